@@ -1,0 +1,53 @@
+# dcae_nb: two commands on a fresh machine (README.md):
+#   make reproduce   set up .venv, fetch what the main job needs, run the main job (quick profile, embedded photos)
+#   make test        set up .venv, check notebooks and package are in sync and clean, nbdev_test, pytest tests
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.dcae_nb-installed
+PROFILE ?= quick
+OUT    ?= runs/reproduce-$(PROFILE)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install test check-clean nbtest pytest reproduce weights photos lock
+
+$(STAMP): requirements-ci.txt setup.py settings.ini
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-ci.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Fails when nbdev_export or nbdev_clean would change a file (what CI checks on every commit).
+check-clean: install
+	@if ! git rev-parse --git-dir >/dev/null 2>&1; then echo "not a git checkout: export/clean check skipped"; exit 0; fi; \
+	state() { git status --porcelain --untracked-files=all -- nbs dcae_nb; git diff -- nbs dcae_nb; }; \
+	before="$$(state)"; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean || exit 1; \
+	after="$$(state)"; \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "nbdev_export / nbdev_clean changed files: notebooks and dcae_nb/ were out of sync or not clean."; \
+	  git status --short -- nbs dcae_nb; exit 1; fi; \
+	echo "notebooks and package are in sync and clean"
+
+weights: install
+	$(BIN)/dcae fetch weights
+
+photos: install
+	$(BIN)/dcae fetch photos
+
+nbtest: install weights
+	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
+
+pytest: install weights
+	$(BIN)/python -m pytest tests -q -ra
+
+test: check-clean nbtest pytest
+
+reproduce: install weights
+	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT)
+
+# Refresh the CI lock from the current .venv (developers only).
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(jupytext|mdit-py-plugins|markdown-it-py|mdurl)==' > requirements-ci.txt
