@@ -32,9 +32,11 @@ setuptools.setup(
                  'Natural Language :: ' + cfg['language'].title()] +
                 ['Programming Language :: Python :: ' + v for v in py_versions[py_versions.index(min_python):]],
     # `data/` (photo manifest, weight manifest, paper tables) ships inside the wheel as `dcae_nb.pkgdata`
-    packages=setuptools.find_packages(include=['dcae_nb', 'dcae_nb.*']) + ['dcae_nb.pkgdata'],
-    package_dir={'dcae_nb.pkgdata': 'data'},
-    package_data={'dcae_nb.pkgdata': ['*.csv', '*.json', '*.md', '*.yaml']},
+    # and the reproduction notebooks (`nbs/repro/`) as `dcae_nb.repro_nbs`, so `dcae reproduce` works from a wheel.
+    packages=setuptools.find_packages(include=['dcae_nb', 'dcae_nb.*']) + ['dcae_nb.pkgdata', 'dcae_nb.repro_nbs', 'dcae_nb.repro_nbs.params'],
+    package_dir={'dcae_nb.pkgdata': 'data', 'dcae_nb.repro_nbs': 'nbs/repro', 'dcae_nb.repro_nbs.params': 'nbs/repro/params'},
+    package_data={'dcae_nb.pkgdata': ['*.csv', '*.json', '*.md', '*.yaml'],
+                  'dcae_nb.repro_nbs': ['*.ipynb'], 'dcae_nb.repro_nbs.params': ['*.yaml']},
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
