@@ -209,15 +209,18 @@ def collect(out) -> tuple[dict, list]:
     "Run metadata and the results of every notebook in run folder `out` (failed notebooks included)."
     out = Path(out)
     run = json.loads((out/'run.json').read_text()) if (out/'run.json').exists() else {}
-    results = []
-    for d in sorted(p for p in out.iterdir() if p.is_dir()):
-        rec = run.get('notebooks', {}).get(d.name, {})
-        if (d/'results.json').exists() and rec.get('status') != 'failed':
-            r = json.loads((d/'results.json').read_text())
+    results, recs = [], run.get('notebooks', {})
+    names = sorted(set(recs) | {p.name for p in out.iterdir() if (p/'results.json').is_file()})
+    for name in names:
+        rec, res = recs.get(name, {}), out/name/'results.json'
+        if rec.get('status') == 'failed': failed = rec.get('error', 'failed')
+        elif res.is_file():
+            r = json.loads(res.read_text())
             r['claims'] = [check_claim(c) for c in r.get('claims', [])]   # verdicts recomputed from the numbers
-            results.append(r)
-        elif rec.get('status') == 'failed':
-            results.append(dict(notebook=d.name, failed=rec.get('error', 'failed'), claims=[], figures=[], setting={}))
+            results.append(r); continue
+        else: failed = (f"recorded as {rec.get('status', 'run')} but {name}/results.json is missing; "
+                        f"rerun it with `dcae reproduce --only {name} --force`")
+        results.append(dict(notebook=name, failed=failed, claims=[], figures=[], setting={}))
     return run, results
 
 def build_report(out) -> str:
@@ -246,9 +249,6 @@ def build_report(out) -> str:
         if r.get('setting'): lines += ["Setting: " + "; ".join(f"{k} = {v}" for k, v in r['setting'].items()), ""]
         for c in r['claims']: lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})")
         for f in r.get('figures', []): lines += ["", f"![{Path(f).stem}]({r['notebook']}/{f})"]
-    rec = run.get('notebooks', {})
-    failed = [n for n, v in rec.items() if v.get('status') == 'failed' and not any(r['notebook'] == n for r in results)]
-    for n in failed: lines += ["", f"## {n}", "", f"The notebook failed: `{_md(rec[n].get('error'))}`."]
     return "\n".join(lines) + "\n"
 
 def write_report(out) -> Path:

@@ -1,0 +1,148 @@
+"REPORT.md from fixture results: every verdict, failed and missing notebooks, bad parameters, and `dcae reproduce` errors."
+import contextlib, io, json
+from pathlib import Path
+import nbformat, pytest
+from dcae_nb.core import BadInputError
+from dcae_nb.repro import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, build_report, write_report, write_results,
+                           write_json_atomic, check_claim, check_parameters, load_profile, reproduce, run_notebook, collect)
+from dcae_nb.cli import main
+
+
+def _claim(id, rule, **kw):
+    return dict(dict(id=id, claim=f'claim {id}.', source='Fig. 0', paper='1.0 [paper?]', kit='2.0', setting='toy, 32 px, 2 steps',
+                     rule=rule), **kw)
+
+CLAIMS = [
+    _claim('wins', dict(kind='greater', a=20.5, b=12.2, margin=1.5)),                     # reproduced
+    _claim('noise', dict(kind='greater', a=13.0, b=12.2, margin=1.5)),                    # inside the margin: not reproduced
+    _claim('trend', dict(kind='increasing', values=[0.5, 3.0, 1.0], margin=0.1, tol=0.2)),  # falls: not reproduced
+    _claim('ratio', dict(kind='ratio', measured=2.4, paper=2.27, rel_tol=0.25)),           # reproduced
+    _claim('gpu', dict(kind='ratio', measured=None, paper=17.9, reason='no GPU on this machine')),  # not measurable
+    _claim('imagenet', dict(kind='unmeasurable', reason='needs ImageNet')),                # not measurable
+]
+WANT = {'wins': REPRODUCED, 'noise': NOT_REPRODUCED, 'trend': NOT_REPRODUCED, 'ratio': REPRODUCED,
+        'gpu': NOT_MEASURABLE, 'imagenet': NOT_MEASURABLE}
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    "A run folder: one notebook with claims of every verdict, one that failed, one listed as ran whose results vanished."
+    write_results(tmp_path / '01_demo', '01_demo', CLAIMS, setting=dict(data='toy', size='32 px'), figures=['curve.png'])
+    (tmp_path / '02_broken').mkdir(); (tmp_path / '03_lost').mkdir()
+    write_json_atomic(tmp_path / 'run.json', dict(
+        profile='smoke', command='dcae reproduce --profile smoke', started='2026-01-01T00:00:00', finished='2026-01-01T00:01:00',
+        machine=dict(cpu='TestCPU', cpu_cores=2, torch='x', python='y', git_rev='abc1234'),
+        notebooks={'01_demo': dict(status='ran'), '02_broken': dict(status='failed', error='ValueError: boom'),
+                   '03_lost': dict(status='ran')}))
+    return tmp_path
+
+
+def test_every_verdict(run_dir):
+    rep = build_report(run_dir)
+    assert '6 claims: 2 reproduced, 2 not reproduced, 2 not measurable here' in rep
+    rows = {l.split('|')[2].strip(): l for l in rep.splitlines() if l.startswith('| 01_demo')}
+    for cid, verdict in WANT.items():
+        row = rows[f'claim {cid}.']
+        assert f'**{verdict}**' in row and 'toy, 32 px, 2 steps' in row and '1.0 [paper?]' in row, row
+    assert 'no GPU on this machine' in rep and 'needs ImageNet' in rep
+    assert '![curve](01_demo/curve.png)' in rep
+    assert 'git revision: abc1234' in rep and 'TestCPU' in rep and 'data = toy' in rep
+
+
+def test_failed_notebook_reported(run_dir):
+    rep = build_report(run_dir)
+    assert '## 02_broken' in rep and 'ValueError: boom' in rep and 'not measurable here' in rep
+
+
+def test_missing_results_reported(run_dir):
+    "A notebook recorded as run whose results.json has vanished is listed, with the command that reruns it."
+    rep = build_report(run_dir)
+    assert '## 03_lost' in rep and '03_lost/results.json is missing' in rep and '--only 03_lost --force' in rep
+
+
+def test_verdicts_recomputed_from_numbers(run_dir):
+    "A verdict typed into results.json is ignored: the report judges the numbers again."
+    p = run_dir / '01_demo' / 'results.json'
+    r = json.loads(p.read_text())
+    for c in r['claims']: c['verdict'] = REPRODUCED
+    p.write_text(json.dumps(r))
+    _, results = collect(run_dir)
+    got = {c['id']: c['verdict'] for res in results for c in res['claims']}
+    assert got == WANT
+
+
+def test_write_report_atomic(run_dir):
+    p = write_report(run_dir)
+    assert p.read_text() == build_report(run_dir) and not list(run_dir.glob('.REPORT*'))
+
+
+def test_bad_claims():
+    with pytest.raises(BadInputError, match='lacks field'): check_claim(dict(id='x', rule=dict(kind='less', a=1, b=2)))
+    with pytest.raises(BadInputError, match='unknown rule kind'): check_claim(_claim('x', dict(kind='bigger', a=1, b=2)))
+
+
+def _fixture_nb(folder:Path, name:str, body:str):
+    "A tiny reproduction notebook: a parameters cell, then `body`."
+    nb = nbformat.v4.new_notebook(metadata=dict(kernelspec=dict(name='python3', display_name='python3', language='python')))
+    p = nbformat.v4.new_code_cell("out_dir = '.'\ndevice = 'cpu'\nprofile = 'smoke'\nx = 1"); p.metadata['tags'] = ['parameters']
+    nb.cells = [p, nbformat.v4.new_code_cell(body)]
+    (folder / 'params').mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(folder / f'{name}.ipynb'))
+    return folder / f'{name}.ipynb'
+
+
+def test_bad_parameter_and_missing_cell(tmp_path):
+    p = _fixture_nb(tmp_path, '01_toy', 'pass')
+    check_parameters(p, dict(x=2, out_dir='.'))
+    with pytest.raises(BadInputError, match=r"unknown parameter\(s\) \['y'\]. It declares: device, out_dir, profile, x"):
+        check_parameters(p, dict(y=2))
+    nb = nbformat.read(str(p), as_version=4); nb.cells[0].metadata['tags'] = []; nbformat.write(nb, str(p))
+    with pytest.raises(BadInputError, match="no cell tagged 'parameters'"): check_parameters(p, {})
+
+
+def test_run_failed_ran_skipped(tmp_path):
+    "Real papermill runs of fixture notebooks: one fails (recorded with its error), one writes results (then is skipped)."
+    nbs = tmp_path / 'nbs'
+    _fixture_nb(nbs, '01_fails', "raise ValueError('boom from the fixture')")
+    _fixture_nb(nbs, '02_works', "from dcae_nb.repro import write_results\n"
+                                 "write_results(out_dir, '02_works', [dict(id='a', claim='c.', source='s', paper='1 [code]', "
+                                 "kit=str(x), setting='toy', rule=dict(kind='at_least', value=x, bound=1))])")
+    (nbs / 'params' / 'smoke.yaml').write_text("02_works:\n  x: 3\n")
+    out = tmp_path / 'out'
+    rep = reproduce('smoke', out=out, folder=nbs).read_text()
+    run = json.loads((out / 'run.json').read_text())
+    assert run['notebooks']['01_fails']['status'] == 'failed' and 'boom from the fixture' in run['notebooks']['01_fails']['error']
+    assert run['notebooks']['02_works']['status'] == 'ran'
+    assert '1 claims: 1 reproduced' in rep and 'boom from the fixture' in rep
+    assert run_notebook('02_works', dict(x=3, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
+    assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # new parameters: runs again
+    assert '**not reproduced**' in build_report(out)
+
+
+def _cli(*args):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err): rc = main(['reproduce', *args])
+    return rc, err.getvalue()
+
+
+def test_cli_report_only_empty(tmp_path):
+    rc, err = _cli('--report-only', '--out', str(tmp_path))
+    assert rc == 2 and 'holds no run (no run.json)' in err and "run 'dcae reproduce' first" in err
+
+
+def test_cli_report_only_rebuilds(run_dir):
+    (run_dir / 'REPORT.md').unlink(missing_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()): assert main(['reproduce', '--report-only', '--out', str(run_dir)]) == 0
+    assert '2 reproduced' in (run_dir / 'REPORT.md').read_text()
+
+
+def test_unknown_profile(tmp_path):
+    with pytest.raises(BadInputError, match="unknown profile 'huge': expected one of smoke, quick, full"): load_profile('huge')
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()): main(['reproduce', '--profile', 'huge', '--out', str(tmp_path)])
+
+
+def test_only_matches_nothing(tmp_path):
+    with pytest.raises(BadInputError, match="--only 'nothing_like_this' matches no notebook; known: 01_"):
+        reproduce('smoke', only=['nothing_like_this'], out=tmp_path)
+    rc, err = _cli('--profile', 'smoke', '--only', '99', '--out', str(tmp_path))
+    assert rc == 2 and "--only '99' matches no notebook" in err
