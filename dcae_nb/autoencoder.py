@@ -278,6 +278,14 @@ class DCAE(nn.Module):
         "Load a dcae_nb, diffusers or efficientvit folder; see `dcae_nb.checkpoints`."
         from dcae_nb.checkpoints import load_pretrained
         return load_pretrained(path, **kw)
+    def tiled_encode(self, x, **kw):
+        "Encode any resolution tile by tile (memory bounded by the tile); see `dcae_nb.tiling.tiled_encode`."
+        from dcae_nb.tiling import tiled_encode
+        return tiled_encode(self, x, **kw)
+    def tiled_decode(self, z, **kw):
+        "Decode any latent size tile by tile, seams blended; see `dcae_nb.tiling.tiled_decode`."
+        from dcae_nb.tiling import tiled_decode
+        return tiled_decode(self, z, **kw)
 
 # %% ../nbs/03_autoencoder.ipynb #dec5e1ba
 def _valid_sizes(n:int, f:int) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_checkpoints.ipynb #eedde069
 from __future__ import annotations
-import dataclasses, json, re
+import dataclasses, json, os, re
 from pathlib import Path
 import torch
 from .core import BadInputError, CheckpointError
@@ -46,10 +46,14 @@ def load_state_dict_checked(model:torch.nn.Module, sd:dict, what:str='checkpoint
 
 # %% ../nbs/04_checkpoints.ipynb #f5fbd5fc
 def save_safetensors(model_or_sd, path, metadata:dict|None=None):
-    "Write a model's (or a state dict's) tensors to a .safetensors file."
+    "Write a model's (or a state dict's) tensors to a .safetensors file (a temporary name, then a rename: never half-written)."
     from safetensors.torch import save_file
     sd = model_or_sd.state_dict() if isinstance(model_or_sd, torch.nn.Module) else model_or_sd
-    save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(path), metadata=metadata)
+    path = Path(path); tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
 
 def load_safetensors(path) -> dict:
     "Read a .safetensors file into a state dict (on the CPU)."
@@ -69,12 +73,13 @@ def build_with_weights(cfg:DCAEConfig, sd:dict, what:str='checkpoint', dtype=Non
 WEIGHTS, CONFIG = 'model.safetensors', 'config.json'
 
 def save_pretrained(model:DCAE, path) -> Path:
-    "Write a dcae_nb folder: config.json (the DCAEConfig, `_class_name`, version) and model.safetensors."
+    "Write a dcae_nb folder: model.safetensors, then config.json (the DCAEConfig, `_class_name`, version), each atomically."
     from dcae_nb import __version__
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     cfg = dict(_class_name='DCAE', _dcae_nb_version=__version__, **dataclasses.asdict(model.config))
-    (path / CONFIG).write_text(json.dumps(cfg, indent=2))
     save_safetensors(model, path / WEIGHTS, metadata={'format': 'pt', 'dcae_nb_config': model.config.name})
+    tmp = path / f".{CONFIG}.tmp{os.getpid()}"   # config.json last: a folder with one is complete
+    tmp.write_text(json.dumps(cfg, indent=2)); os.replace(tmp, path / CONFIG)
     return path
 
 def _read_config(path:Path) -> dict:

@@ -621,17 +621,6 @@ def _ae_macs(config:str, res:int) -> dict:
     with torch.device('meta'): m = DCAE(get_config(config, shortcut_init=False))
     return counted_macs(m, res)
 
-def _tiling_functions():
-    "tiled_encode / tiled_decode from dcae_nb.tiling, or a clear error when that module is not there yet."
-    try: from dcae_nb import tiling
-    except ImportError:
-        raise BadInputError("tiled profiling needs dcae_nb.tiling (nbs/05_tiling.ipynb), which this installation does not have; "
-                            "profile without --tiled.") from None
-    enc, dec = getattr(tiling, 'tiled_encode', None), getattr(tiling, 'tiled_decode', None)
-    if enc is None or dec is None:
-        raise BadInputError("dcae_nb.tiling has no tiled_encode / tiled_decode functions; profile without --tiled.")
-    return enc, dec
-
 def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (DCAE.configs())
                         res:int=256, # image side in pixels (a multiple of f)
                         op:str='encode', # 'encode' or 'decode'
@@ -641,7 +630,7 @@ def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (
                         device='auto', # 'auto', 'cpu', 'cuda'
                         precision:str='auto', # 'auto' (bf16 CUDA, fp32 CPU), 'fp32', 'bf16', 'fp16'
                         tiled:bool=False, # time dcae_nb.tiling's tiled encode / decode
-                        tile:dict|None=None, # keyword arguments for the tiled functions
+                        tile:int=512, overlap:int=64, # tiled: tile side and overlap in image pixels (multiples of f)
                         peak_flops:float|None=None, # device peak in this precision, for MFU
                         seed:int=0,
                        ) -> dict:
@@ -655,7 +644,9 @@ def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (
     if not isinstance(batch, int) or batch < 1: raise BadInputError(f"batch must be a positive integer, got {batch!r}.")
     device = resolve_device(device); precision = resolve_precision(precision, device, 'ae')
     steps, warmup = steps or (100 if device.type == 'cuda' else 3), (20 if device.type == 'cuda' else 1) if warmup is None else warmup
-    enc, dec = _tiling_functions() if tiled else (None, None)
+    if tiled and (tile % f or overlap % f or not 0 <= overlap < tile):
+        raise BadInputError(f"tile {tile} / overlap {overlap} px: expected multiples of f={f} with 0 <= overlap < tile.")
+    from dcae_nb.tiling import tiled_encode, tiled_decode
     def run(bs):
         free_memory(device); base = cpu_memory_bytes() if device.type == 'cpu' else None
         torch.manual_seed(seed)
@@ -664,14 +655,15 @@ def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (
         shape = (bs, cfg.in_channels, res, res) if op == 'encode' else (bs, cfg.latent_channels, res // f, res // f)
         x = torch.randn(shape, generator=g).clamp(-1, 1).to(device=device, dtype=PRECISIONS[precision])
         fn = {('encode', False): lambda: m.encode(x), ('decode', False): lambda: m.decode(x),
-              ('encode', True): lambda: enc(m, x, **(tile or {})), ('decode', True): lambda: dec(m, x, **(tile or {}))}[(op, tiled)]
+              ('encode', True): lambda: tiled_encode(m, x, tile=tile, overlap=overlap),
+              ('decode', True): lambda: tiled_decode(m, x, tile_latent=tile // f, overlap_latent=overlap // f)}[(op, tiled)]
         def step():
             with torch.inference_mode(): fn()
         try: return time_loop(step, steps, warmup, device, baseline=base)
         finally: del m, x
     r = fit_batch(run, batch, device, f"{config} {op} {res} px")
     macs = _ae_macs(config, res)['encoder' if op == 'encode' else 'decoder']
-    r.update(config=config, res=res, op=op, mode=op, tiled=tiled, precision=precision, device=str(device), batch_requested=batch,
+    r.update(config=config, res=res, op=op, mode=op, tiled=tiled, tile=(tile, overlap) if tiled else None, precision=precision, device=str(device), batch_requested=batch,
              steps=steps, warmup=warmup, macs_per_sample=macs, peak_flops=peak_flops, loadavg=list(os.getloadavg()),
              threads=torch.get_num_threads())
     r['samples_s'] = r['img_s'] = r['batch'] / r['step_s']
@@ -778,6 +770,8 @@ def profile_args(parser):
     a.add_argument('--configs', type=_csv(), help="DC-AE configs (default: the three released in-1.0 on GPU, teach-f32c32,teach-f64c128 on CPU)")
     a.add_argument('--op', choices=['encode', 'decode', 'both'], default='both')
     a.add_argument('--tiled', choices=['no', 'yes', 'both'], default='no', help="time dcae_nb.tiling's tiled encode/decode too")
+    a.add_argument('--tile', type=int, default=512, help="tiled: tile side in image pixels (a multiple of f)")
+    a.add_argument('--overlap', type=int, default=64, help="tiled: overlap of neighbouring tiles in image pixels (a multiple of f)")
     _common_args(a)
 
 def profile_cli(args) -> int:
@@ -796,7 +790,7 @@ def profile_cli(args) -> int:
         configs = args.configs or (['dc-ae-f32c32-in-1.0', 'dc-ae-f64c128-in-1.0', 'dc-ae-f128c512-in-1.0'] if gpu else ['teach-f32c32', 'teach-f64c128'])
         ops = ['encode', 'decode'] if args.op == 'both' else [args.op]
         tiled = {'no': [False], 'yes': [True], 'both': [False, True]}[args.tiled]
-        kw['batch'] = args.batch or 1
+        kw.update(batch=args.batch or 1, tile=args.tile, overlap=args.overlap)
         rep = profile_autoencoders(configs, res, ops, args.repeats, dev, args.precision, tiled, not args.no_peak, not args.quiet,
                                    args.threads, args.estimator, **kw)
     rep['args'] = {k: v for k, v in vars(args).items() if not k.startswith('_')}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math, weakref
 import torch, torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
-from fastcore.basics import patch
 from .core import BadInputError, check_images
 from .autoencoder import DCAE, precision_context
 
@@ -139,11 +138,6 @@ def tiled_decode(model, # a DCAE (or anything with decode, spatial_compression, 
     if size[0] > y.shape[-2] or size[1] > y.shape[-1]:
         raise BadInputError(f"tiled_decode: size={tuple(size)} is larger than the decoded {tuple(y.shape[-2:])}.")
     return y[..., :size[0], :size[1]]
-
-@patch
-def tiled_encode(self:DCAE, x, **kw): "`tiled_encode(self, x, **kw)`"; return tiled_encode(self, x, **kw)
-@patch
-def tiled_decode(self:DCAE, z, **kw): "`tiled_decode(self, z, **kw)`"; return tiled_decode(self, z, **kw)
 
 # %% ../nbs/05_tiling.ipynb #7aaa92c5
 class PeakMemory(TorchDispatchMode):

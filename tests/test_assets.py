@@ -51,7 +51,7 @@ def test_pkgdata_and_manifests():
 
 
 def test_wheel_contains_data(tmp_path):
-    "A plain (non-editable) wheel ships data/*.csv as dcae_nb.pkgdata."
+    "A plain (non-editable) wheel ships data/ as dcae_nb.pkgdata and the reproduction notebooks and profiles as dcae_nb.repro_nbs."
     root = Path(__file__).parents[1]
     if not (root/'setup.py').exists(): pytest.skip('not a source checkout')
     src = tmp_path/'src'  # build from a copy: setuptools writes build/ and *.egg-info next to setup.py
@@ -62,7 +62,10 @@ def test_wheel_contains_data(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     whl = next(tmp_path.glob('dcae_nb-*.whl'))
     names = zipfile.ZipFile(whl).namelist()
-    assert 'dcae_nb/pkgdata/photos.csv' in names and 'dcae_nb/pkgdata/weights.csv' in names
+    want = ['dcae_nb/pkgdata/photos.csv', 'dcae_nb/pkgdata/weights.csv', 'dcae_nb/pkgdata/paper_numbers.json',
+            'dcae_nb/repro_nbs/params/quick.yaml', 'dcae_nb/repro_nbs/params/smoke.yaml', 'dcae_nb/repro_nbs/params/full.yaml']
+    want += [f'dcae_nb/repro_nbs/{p.name}' for p in sorted((root/'nbs'/'repro').glob('[0-9]*.ipynb'))]
+    assert len(want) > 6 and not [n for n in want if n not in names], [n for n in want if n not in names]
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):

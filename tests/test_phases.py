@@ -93,3 +93,25 @@ def test_phase_memory_middle_saves_memory():
     assert head['activations'] < mid['activations'] < full['activations']
     assert mid['grads'] == 4 * mid['trainable_params'] and full['optimizer'] == 8 * full['params']
     assert all(p.requires_grad for p in m.parameters())
+
+
+def test_phase3_crash_then_resume_is_bit_identical(tmp_path, start, monkeypatch):
+    """A real phase-3 run (GAN, discriminator, random crops, EMA) that dies after its step-2 checkpoint and is resumed ends
+    bit-identical to the same run uninterrupted (the SIGKILL version on the trainer is tests/test_resume.py)."""
+    kw = dict(TINY, steps=4, save_every=2, ema_decay=0.5)
+    ref = train_phase(None, 3, init=start, out=tmp_path / 'straight', **kw)
+    real, crashed = PhaseTask.training_step, []
+    def crash_once(self, batch, step, ctx):
+        if step >= 3 and not crashed: crashed.append(step); raise RuntimeError('simulated crash')
+        return real(self, batch, step, ctx)
+    monkeypatch.setattr(PhaseTask, 'training_step', crash_once)
+    with pytest.raises(RuntimeError, match='simulated crash'): train_phase(None, 3, init=start, out=tmp_path / 'crashed', **kw)
+    assert crashed and not (tmp_path / 'crashed' / 'final').exists()
+    steps_run = []
+    def count(self, batch, step, ctx): steps_run.append(step); return real(self, batch, step, ctx)
+    monkeypatch.setattr(PhaseTask, 'training_step', count)
+    got = train_phase(None, 3, init=start, out=tmp_path / 'crashed', **kw)   # finds the checkpoint and resumes
+    assert sorted(set(steps_run)) == [2, 3], steps_run   # 0-based: steps 2 and 3 after the step-2 checkpoint, not from scratch
+    assert _diff(DCAE.from_pretrained(ref), DCAE.from_pretrained(got)) == set()
+    loss = lambda d: [(r['step'], r['loss']) for r in read_log(d) if r['kind'] == 'train']
+    assert loss(tmp_path / 'straight') == loss(tmp_path / 'crashed')

@@ -155,15 +155,20 @@ def test_checkpointing_keeps_gradients():
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
 
 
-def test_autoencoder_profile_and_missing_tiling():
+def test_autoencoder_profile():
     r = P.profile_autoencoder('teach-f64c128', 64, 'decode', batch=2, steps=1, warmup=0, device='cpu', peak_flops=1e10)
     assert (r['batch'], r['op'], r['tiled']) == (2, 'decode', False) and r['img_s'] > 0
     assert r['macs_per_sample'] == P._ae_macs('teach-f64c128', 64)['decoder'] > 0
     with pytest.raises(BadInputError, match='multiple of its compression f=64'): P.profile_autoencoder('teach-f64c128', 96, device='cpu')
     with pytest.raises(BadInputError, match="op must be 'encode' or 'decode'"): P.profile_autoencoder('teach-f64c128', 64, 'both', device='cpu')
-    try: import dcae_nb.tiling  # noqa: F401
-    except ImportError:
-        with pytest.raises(BadInputError, match='needs dcae_nb.tiling'): P.profile_autoencoder('teach-f32c32', 64, tiled=True, device='cpu')
+
+
+def test_autoencoder_profile_tiled():
+    "The tiled path really tiles (a 128-px image in 64-px tiles) and reports itself as tiled."
+    for op in ('encode', 'decode'):
+        r = P.profile_autoencoder('teach-f32c32', 128, op, steps=1, warmup=0, device='cpu', tiled=True,
+                                  tile=64, overlap=32, peak_flops=1e10)
+        assert r['tiled'] is True and r['op'] == op and r['img_s'] > 0, r
 
 
 def test_cli_profile_dit_end_to_end(tmp_path, capsys):
