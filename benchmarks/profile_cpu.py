@@ -6,7 +6,7 @@
     python benchmarks/profile_cpu.py --quick    # a 1-2 min smoke version (DiT-S only, fewer steps)
     python benchmarks/profile_cpu.py --big      # add DiT-XL / UViT-H inference (256 tokens per call, seconds each)
 
-What it measures (all in one process, compared cases interleaved, medians of the repeats):
+What it measures (all in one process, compared cases interleaved, the fastest of the repeats by default):
 - DiT-S and UViT-S at 256 px on SD-VAE-f8 p2 (256 tokens), DC-AE-f32 p1 (64) and DC-AE-f64 p1 (16) latents,
   training (AdamW, activation checkpointing, the kit's diffusion loss) and inference (one denoiser call),
   1024 tokens per batch (batch 4 / 16 / 64), fp32 and bf16 autocast;
@@ -35,7 +35,7 @@ def main(argv=None):
     p.add_argument('--out', default=str(Path(__file__).resolve().parent.parent / 'data' / 'profile_cpu.json'))
     p.add_argument('--quick', action='store_true', help="DiT-S only, fewer steps: a smoke run")
     p.add_argument('--big', action='store_true', help="also DiT-XL and UViT-H inference at 256 px, 256 tokens per call")
-    p.add_argument('--repeats', type=int, default=3, help="interleaved repeats (median kept)")
+    p.add_argument('--repeats', type=int, default=3, help="interleaved repeats (the fastest kept, or the median with --estimator median)")
     p.add_argument('--threads', type=int, default=1,
                    help="CPU threads; 1 by default: on a shared 2-core machine two threads were up to 10x slower")
     p.add_argument('--tokens-per-batch', type=int, default=1024)
