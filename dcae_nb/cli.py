@@ -68,4 +68,5 @@ def main(argv:list|None=None) -> int:
         print(f"dcae {cmd}: interrupted", file=sys.stderr); return 130
 
 # %% ../nbs/17_cli.ipynb #ca9811f3
+#| eval: false
 if __name__ == '__main__': sys.exit(main())  # python -m dcae_nb.cli ... (e.g. under torchrun)
