@@ -231,8 +231,12 @@ def build_report(out) -> str:
     lines = ["# dcae_nb reproduction report", "",
              f"- command: `{run.get('command', '?')}`", f"- profile: **{run.get('profile', '?')}**"
              + (" (kit scale: small models, small photo sets, CPU-sized budgets; not the paper's ImageNet setting)" if run.get('profile') != 'full' else ""),
-             f"- date: {run.get('started', '?')} → {run.get('finished', 'unfinished')}",
-             f"- machine: {hw}; torch {m.get('torch', '?')}; python {m.get('python', '?')}", f"- git revision: {m.get('git_rev') or 'unknown'}", ""]
+             f"- date: {run.get('started', '?')} → {run.get('finished', 'unfinished')} (the last `dcae reproduce` call; a notebook "
+             "that finished earlier was skipped, and its own date and revision are under its heading)",
+             f"- machine: {hw}; torch {m.get('torch', '?')}; python {m.get('python', '?')}", f"- git revision: {m.get('git_rev') or 'unknown'}"]
+    rev = lambda r: (r.get('machine') or {}).get('git_rev') or 'unknown'
+    other = [f"{r['notebook']} at {rev(r)}" for r in results if r.get('machine') and rev(r) != (m.get('git_rev') or 'unknown')]
+    lines += ([f"- notebooks run at another revision: {', '.join(other)}"] if other else []) + [""]
     claims = [(r['notebook'], c) for r in results for c in r.get('claims', [])]
     counts = {v: sum(c['verdict'] == v for _, c in claims) for v in (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE)}
     lines += [f"**{len(claims)} claims: {counts[REPRODUCED]} reproduced, {counts[NOT_REPRODUCED]} not reproduced, "
@@ -246,6 +250,7 @@ def build_report(out) -> str:
         if r.get('failed'):
             lines += [f"The notebook failed: `{_md(r['failed'])}`. Its claims are **not measurable here** until it runs; "
                       f"see `{r['notebook']}/{r['notebook']}.ipynb` for the error."]; continue
+        if r.get('machine'): lines += [f"Run {r.get('written', '?')} at git revision {rev(r)}.", ""]
         if r.get('setting'): lines += ["Setting: " + "; ".join(f"{k} = {v}" for k, v in r['setting'].items()), ""]
         for c in r['claims']: lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})")
         for f in r.get('figures', []): lines += ["", f"![{Path(f).stem}]({r['notebook']}/{f})"]

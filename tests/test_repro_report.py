@@ -47,6 +47,8 @@ def test_every_verdict(run_dir):
     assert 'no GPU on this machine' in rep and 'needs ImageNet' in rep
     assert '![curve](01_demo/curve.png)' in rep
     assert 'git revision: abc1234' in rep and 'TestCPU' in rep and 'data = toy' in rep
+    rev = json.loads((run_dir / '01_demo' / 'results.json').read_text())['machine']['git_rev'] or 'unknown'
+    assert f'notebooks run at another revision: 01_demo at {rev}' in rep and f'at git revision {rev}.' in rep
 
 
 def test_failed_notebook_reported(run_dir):
