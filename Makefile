@@ -9,7 +9,7 @@ PROFILE ?= quick
 OUT    ?= runs/reproduce-$(PROFILE)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test check-clean nbtest pytest reproduce weights photos lock
+.PHONY: install test check-clean nbtest pytest reproduce publish weights photos lock
 
 $(STAMP): requirements-ci.txt setup.py settings.ini
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ test: check-clean nbtest pytest
 
 reproduce: install weights
 	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT)
+
+# Copy a finished run's report, results and figures (not the models) to data/repro-$(PROFILE) for committing.
+publish:
+	@test -f $(OUT)/REPORT.md || { echo "no $(OUT)/REPORT.md: run 'make reproduce' first"; exit 1; }
+	rm -rf data/repro-$(PROFILE) && mkdir -p data/repro-$(PROFILE)
+	cp $(OUT)/REPORT.md $(OUT)/run.json data/repro-$(PROFILE)/
+	cd $(OUT) && for d in [0-9]*/; do mkdir -p $(CURDIR)/data/repro-$(PROFILE)/$$d && cp $$d/results.json $$d/*.png $(CURDIR)/data/repro-$(PROFILE)/$$d 2>/dev/null; done; true
 
 # Refresh the CI lock from the current .venv (developers only).
 lock:
