@@ -400,11 +400,14 @@ def evaluate_cli(args) -> int:
     title = (f"{args.split}: {args.size}×{args.size} tiles, shorter side ≤ {args.short_side or 2 * args.size}" if args.crop == 'tiles'
              else f"{args.split}: {args.size}×{args.size} centre crops (shorter side resized to {args.size})")
     table = results_table(res, title)
-    (out/'results.md').write_text(table)
+    def write(name, text):  # a temporary name, then a rename: never a half-written result
+        tmp = out/f'.{name}.tmp{os.getpid()}'; tmp.write_text(text); os.replace(tmp, out/name)
+    write('results.md', table)
     cfg = {k: v for k, v in vars(args).items() if not k.startswith('_')}
-    (out/'results.json').write_text(json.dumps(dict(config=cfg, machine=machine_info(), n=res['n'], size=res['size'],
-                                                    weights=res['weights'], rows=res['rows']), indent=1, default=str))
-    fig = show_reconstructions(res['example'][0], methods[:8], None); fig.savefig(out/'reconstructions.png', dpi=80)
+    write('results.json', json.dumps(dict(config=cfg, machine=machine_info(), n=res['n'], size=res['size'],
+                                          weights=res['weights'], rows=res['rows']), indent=1, default=str))
+    fig = show_reconstructions(res['example'][0], methods[:8], None)
+    tmp = out/f'.reconstructions.tmp{os.getpid()}.png'; fig.savefig(tmp, dpi=80); os.replace(tmp, out/'reconstructions.png')
     import matplotlib.pyplot as plt; plt.close(fig)
     print(table + f"\nwrote {out/'results.md'}, {out/'results.json'}, {out/'reconstructions.png'}")
     return 0
