@@ -4,10 +4,10 @@
 
 # %% ../nbs/04_checkpoints.ipynb #eedde069
 from __future__ import annotations
-import dataclasses, json, os, re
+import dataclasses, json, re
 from pathlib import Path
 import torch
-from .core import BadInputError, CheckpointError
+from .core import BadInputError, CheckpointError, atomic_write, atomic_write_text
 from .autoencoder import DCAE, DCAEConfig, get_config, list_configs
 
 # %% auto #0
@@ -47,13 +47,10 @@ def load_state_dict_checked(model:torch.nn.Module, sd:dict, what:str='checkpoint
 # %% ../nbs/04_checkpoints.ipynb #f5fbd5fc
 def save_safetensors(model_or_sd, path, metadata:dict|None=None):
     "Write a model's (or a state dict's) tensors to a .safetensors file (a temporary name, then a rename: never half-written)."
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     sd = model_or_sd.state_dict() if isinstance(model_or_sd, torch.nn.Module) else model_or_sd
-    path = Path(path); tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in sd.items()}, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally: tmp.unlink(missing_ok=True)
+    data = save({k: v.detach().contiguous().cpu() for k, v in sd.items()}, metadata=metadata)
+    atomic_write(path, lambda f: f.write(data))
 
 def load_safetensors(path) -> dict:
     "Read a .safetensors file into a state dict (on the CPU)."
@@ -78,8 +75,7 @@ def save_pretrained(model:DCAE, path) -> Path:
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     cfg = dict(_class_name='DCAE', _dcae_nb_version=__version__, **dataclasses.asdict(model.config))
     save_safetensors(model, path / WEIGHTS, metadata={'format': 'pt', 'dcae_nb_config': model.config.name})
-    tmp = path / f".{CONFIG}.tmp{os.getpid()}"   # config.json last: a folder with one is complete
-    tmp.write_text(json.dumps(cfg, indent=2)); os.replace(tmp, path / CONFIG)
+    atomic_write_text(path / CONFIG, json.dumps(cfg, indent=2))   # config.json last: a folder with one is complete
     return path
 
 def _read_config(path:Path) -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DCAEError', 'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device',
-           'seed_everything', 'cpu_name', 'machine_info']
+           'seed_everything', 'cpu_name', 'machine_info', 'atomic_write', 'atomic_write_text']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -96,3 +96,28 @@ def machine_info() -> dict:
                                           timeout=10, cwd=Path(__file__).parent if '__file__' in globals() else None).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): info['git_rev'] = None
     return info
+
+# %% ../nbs/00_core.ipynb #c946f735
+def _fsync_dir(path):
+    "Make a rename or a new file in `path` durable (no-op where directories cannot be opened)."
+    try: fd = os.open(path, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass
+    finally: os.close(fd)
+
+def atomic_write(path, write) -> Path:
+    "Call `write(f)` on a binary temporary file next to `path`, fsync it, then os.replace it onto `path`."
+    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            write(f); f.flush(); os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+    _fsync_dir(path.parent)
+    return path
+
+def atomic_write_text(path, text:str) -> Path:
+    "Write `text` (UTF-8) to `path` atomically."
+    return atomic_write(path, lambda f: f.write(text.encode()))

@@ -8,12 +8,12 @@ import argparse, hashlib, json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
 import torch, torch.nn as nn
-from .core import BadInputError, CheckpointError, resolve_device
+from .core import BadInputError, CheckpointError, resolve_device, atomic_write_text
 from .autoencoder import DCAE
 from .dit import create_model, count_params
 from .diffusion import Diffusion, check_guidance_scale, SAMPLERS, BETA_SCHEDULES
 from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_from_args,
-                             atomic_write_text, list_checkpoints)
+                             list_checkpoints)
 
 # %% auto #0
 __all__ = ['SCALING_RULES', 'LABELS', 'CACHE_FORMAT', 'MANIFEST', 'DIT_RECORD', 'DIT_FORMAT', 'latent_tokens', 'weights_hash',

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError, CheckpointError, DCAEError, MissingAssetError, check_images, resolve_device
+from .core import BadInputError, CheckpointError, DCAEError, MissingAssetError, check_images, resolve_device, atomic_write, atomic_write_text
 from .assets import cache_dir, find_asset, weight_path, sha256_file
 from .data import to_uint8
 
@@ -82,7 +82,7 @@ def torchvision_checkpoint(net:str) -> Path|None:
 
 def backbone_state_dict(net:str, cache=None) -> tuple:
     "The ImageNet backbone of LPIPS-`net` as a torchvision `features.*` state dict, and a sentence saying where it came from."
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
     if (tv := torchvision_checkpoint(net)) is not None:
         sd = torch.load(tv, map_location='cpu', weights_only=True)
         return {k: v for k, v in sd.items() if k.startswith('features.')}, f"torchvision ImageNet checkpoint {tv}"
@@ -94,10 +94,9 @@ def backbone_state_dict(net:str, cache=None) -> tuple:
     if sha256_file(raw) != asset.sha256:
         raise MissingAssetError(f"{raw} does not match its sha256 in data/weights.csv; fetch it again: delete it, then dcae fetch weights")
     with open(raw, 'rb') as f: sd = jax_to_torchvision(_NumpyOnly(f).load(), net)
-    tmp = conv.with_name(conv.name + f'.{os.getpid()}.part')
-    try: save_file(sd, str(tmp), metadata={'source': asset.source, 'sha256': asset.sha256}); os.replace(tmp, conv)
+    data = save(sd, metadata={'source': asset.source, 'sha256': asset.sha256})
+    try: atomic_write(conv, lambda f: f.write(data))
     except OSError as e: warnings.warn(f"could not cache the converted LPIPS backbone at {conv} ({e}); converting each time")
-    finally: tmp.unlink(missing_ok=True)
     return sd, src
 
 # %% ../nbs/08_metrics.ipynb #0001f9eb
@@ -400,14 +399,12 @@ def evaluate_cli(args) -> int:
     title = (f"{args.split}: {args.size}×{args.size} tiles, shorter side ≤ {args.short_side or 2 * args.size}" if args.crop == 'tiles'
              else f"{args.split}: {args.size}×{args.size} centre crops (shorter side resized to {args.size})")
     table = results_table(res, title)
-    def write(name, text):  # a temporary name, then a rename: never a half-written result
-        tmp = out/f'.{name}.tmp{os.getpid()}'; tmp.write_text(text); os.replace(tmp, out/name)
-    write('results.md', table)
+    atomic_write_text(out/'results.md', table)
     cfg = {k: v for k, v in vars(args).items() if not k.startswith('_')}
-    write('results.json', json.dumps(dict(config=cfg, machine=machine_info(), n=res['n'], size=res['size'],
-                                          weights=res['weights'], rows=res['rows']), indent=1, default=str))
+    atomic_write_text(out/'results.json', json.dumps(dict(config=cfg, machine=machine_info(), n=res['n'], size=res['size'],
+                                                          weights=res['weights'], rows=res['rows']), indent=1, default=str))
     fig = show_reconstructions(res['example'][0], methods[:8], None)
-    tmp = out/f'.reconstructions.tmp{os.getpid()}.png'; fig.savefig(tmp, dpi=80); os.replace(tmp, out/'reconstructions.png')
+    atomic_write(out/'reconstructions.png', lambda f: fig.savefig(f, format='png', dpi=80))
     import matplotlib.pyplot as plt; plt.close(fig)
     print(table + f"\nwrote {out/'results.md'}, {out/'results.json'}, {out/'reconstructions.png'}")
     return 0

@@ -417,7 +417,7 @@ def train_phase(config:str|None, # registered config name (None: read from `init
     t0 = time.time()
     res_ = Trainer(task, cfg).fit(resume=resume)
     if _is_rank0():
-        from dcae_nb.trainer import atomic_write_text
+        from dcae_nb.core import atomic_write_text
         import matplotlib; import matplotlib.pyplot as plt
         fig = plot_losses(out); fig.savefig(out / 'losses.png', dpi=80); plt.close(fig)
         atomic_write_text(rec_file, json.dumps(dict(settings=record, metrics=res_['metrics'], seconds=round(time.time() - t0, 1),

@@ -8,7 +8,7 @@ import contextlib, ctypes, functools, gc, json, math, os, re, statistics, thread
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
-from .core import BadInputError, resolve_device, machine_info
+from .core import BadInputError, resolve_device, machine_info, atomic_write_text
 
 # %% auto #0
 __all__ = ['DEFAULT_CHANNELS', 'DEFAULT_NFE', 'PAPER_LATENT', 'PRECISIONS', 'TOKENS_PER_BATCH', 'CPU_TOKENS_PER_BATCH',
@@ -709,9 +709,7 @@ def _jsonable(o):
 def save_report(rep, path) -> Path:
     "Write a report (or a dict of reports) as JSON, atomically."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    tmp.write_text(json.dumps(_jsonable(rep), indent=1)); os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(_jsonable(rep), indent=1))
 
 def load_report(path) -> dict:
     "Read a report written by `save_report` (a path, or the name of a packaged file such as 'profile_cpu.json')."

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import datetime, hashlib, json, math, os, shlex, sys, time, traceback
 from pathlib import Path
-from .core import BadInputError, DCAEError, machine_info
+from .core import BadInputError, DCAEError, machine_info, atomic_write_text
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'RULE_FIELDS', 'CLAIM_FIELDS', 'PROFILES', 'judge', 'check_claim',
@@ -72,13 +72,7 @@ def _jsonable(o):
 def write_json_atomic(path, obj):
     "Write `obj` as JSON to `path` through a temporary file and a rename (never a half-written file)."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists(): tmp.unlink()
-    return path
+    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
 
 def write_results(out_dir, # the run folder of this notebook
                   notebook:str, # the notebook's name, e.g. '01_residual'
@@ -258,9 +252,7 @@ def build_report(out) -> str:
 
 def write_report(out) -> Path:
     "Write `out/REPORT.md` (atomically) and return its path."
-    p = Path(out)/'REPORT.md'; tmp = p.with_name('.REPORT.md.tmp')
-    tmp.write_text(build_report(out)); os.replace(tmp, p)
-    return p
+    return atomic_write_text(Path(out)/'REPORT.md', build_report(out))
 
 # %% ../nbs/16_repro.ipynb #1c2ac91a
 def reproduce_args(p):

@@ -12,14 +12,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from .core import DCAEError, BadInputError, CheckpointError, resolve_device
+from .core import DCAEError, BadInputError, CheckpointError, resolve_device, atomic_write, atomic_write_text, _fsync_dir
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'RESUME_MAY_CHANGE', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA', 'set_train_mode',
-           'atomic_save', 'atomic_write_text', 'list_checkpoints', 'write_checkpoint', 'read_checkpoint',
-           'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'TrainTask',
-           'read_log', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state', 'config_record', 'config_differences',
-           'Trainer', 'RandomImages', 'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'config_from_args']
+           'atomic_save', 'list_checkpoints', 'write_checkpoint', 'read_checkpoint', 'clean_partial', 'epoch_order',
+           'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'TrainTask', 'read_log', 'RunLog', 'plot_losses',
+           'rng_state', 'set_rng_state', 'config_record', 'config_differences', 'Trainer', 'RandomImages',
+           'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'config_from_args']
 
 # %% ../nbs/10_trainer.ipynb #f37a00c0
 PRECISIONS = ('fp32', 'bf16', 'fp16')
@@ -117,33 +117,9 @@ def set_train_mode(module:nn.Module, frozen_eval:bool=True) -> nn.Module:
     return module
 
 # %% ../nbs/10_trainer.ipynb #c4313250
-def _fsync_dir(path):
-    "Make a rename or a new file in `path` durable (no-op where directories cannot be opened)."
-    try: fd = os.open(path, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(fd)
-    except OSError: pass
-    finally: os.close(fd)
-
-def _atomic_write(path, write):
-    "Call `write(f)` on a temporary file next to `path`, fsync it, then os.replace it onto `path`."
-    path = Path(path); tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    try:
-        with open(tmp, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    _fsync_dir(path.parent)
-    return path
-
 def atomic_save(obj, path):
-    "`torch.save(obj)` to `path` atomically (temporary file, fsync, os.replace)."
-    return _atomic_write(path, lambda f: torch.save(obj, f))
-
-def atomic_write_text(path, text:str):
-    "Write `text` to `path` atomically."
-    return _atomic_write(path, lambda f: f.write(text.encode()))
+    "`torch.save(obj)` to `path` atomically (`dcae_nb.core.atomic_write`: temporary file, fsync, os.replace)."
+    return atomic_write(path, lambda f: torch.save(obj, f))
 
 # %% ../nbs/10_trainer.ipynb #b7338b8f
 _CKPT = re.compile(r'^step_(\d{8})$')
