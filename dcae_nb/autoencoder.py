@@ -13,9 +13,9 @@ from .blocks import build_block, build_norm, build_act
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SCALING_FACTORS', 'PRECISIONS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'DownBlock', 'UpBlock',
-           'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'count_params', 'stage_table',
-           'analytic_macs', 'counted_macs', 'train_step_seconds', 'precision_context']
+__all__ = ['SCALING_FACTORS', 'PRECISIONS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'arch_differences',
+           'DownBlock', 'UpBlock', 'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'count_params',
+           'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds', 'precision_context']
 
 # %% ../nbs/03_autoencoder.ipynb #8798c595
 def _per_stage(v, n:int, what:str) -> tuple:
@@ -100,6 +100,13 @@ def get_config(name:str, **overrides) -> DCAEConfig:
     bad = sorted(set(overrides) - {f.name for f in dataclasses.fields(DCAEConfig)})
     if bad: raise BadInputError(f"get_config({name!r}): unknown overrides {bad}.")
     return dataclasses.replace(_REGISTRY[name], **overrides)
+
+_ARCH_IGNORE = ('name', 'scaling_factor', 'shortcut_init')
+
+def arch_differences(a:DCAEConfig, b:DCAEConfig) -> list:
+    "Fields (other than name, scaling factor and initialisation) in which two configs differ: two architectures."
+    da, db = dataclasses.asdict(a), dataclasses.asdict(b)
+    return [f"{k}: {da[k]} vs {db[k]}" for k in da if k not in _ARCH_IGNORE and da[k] != db[k]]
 
 # %% ../nbs/03_autoencoder.ipynb #c9ff6de7
 SCALING_FACTORS = {('f32c32', 'in-1.0'): 0.3189, ('f64c128', 'in-1.0'): 0.2889, ('f128c512', 'in-1.0'): 0.4883,
@@ -306,15 +313,21 @@ def _check_latents(model, z):
     if isinstance(z, torch.Tensor) and z.ndim == 4 and z.shape[1] != model.latent_channels:
         raise BadInputError(f"latents: {model.config.name!r} expects {model.latent_channels} latent channels, got "
                             f"{z.shape[1]} (shape {tuple(z.shape)}). Was the latent made by another autoencoder?")
-    return check_images(z, 'latents', channels=model.latent_channels, value_range=None)
+    return _as_weight_dtype(model, check_images(z, 'latents', channels=model.latent_channels, value_range=None))
+
+def _as_weight_dtype(model, t):
+    "`t` cast to the dtype of the model's weights (float64 / float16 / bf16 input to an fp32 model, and so on)."
+    p = next(model.parameters(), None)
+    return t if p is None or t.dtype == p.dtype else t.to(p.dtype)
 
 # %% ../nbs/03_autoencoder.ipynb #5963375d
 @patch
 def encode(self:DCAE, x:torch.Tensor, # images (B, 3, H, W) in [-1, 1]
             pad:bool|str=False, # pad bottom/right to a multiple of f: True (reflect) or a F.pad mode
            ) -> torch.Tensor: # unscaled latent (B, latent_channels, ceil(H/f), ceil(W/f))
-    "Encode images to latents (multiply by `scaling_factor` before diffusion)."
-    check_images(x, 'images', channels=self.config.in_channels, value_range=(-1., 1.), tol=0.25)  # catches [0, 255] data
+    """Encode images to latents (multiply by `scaling_factor` before diffusion). Values must lie in [-1, 1] (± 0.001
+    for rounding; clamp first if yours overshoot); any float dtype is accepted and cast to the weights' dtype."""
+    x = _as_weight_dtype(self, check_images(x, 'images', channels=self.config.in_channels, value_range=(-1., 1.)))
     ph, pw = _pad_amount(self, x, pad)
     if ph or pw:
         mode = pad if isinstance(pad, str) else 'reflect'
@@ -326,9 +339,8 @@ def encode(self:DCAE, x:torch.Tensor, # images (B, 3, H, W) in [-1, 1]
 def decode(self:DCAE, z:torch.Tensor, # latents (B, latent_channels, h, w), unscaled
             size:tuple|None=None, # crop the output to (H, W), e.g. the size before padding
            ) -> torch.Tensor: # images (B, 3, h·f, w·f), or (B, 3, H, W) with `size`
-    "Decode latents to images in (about) [-1, 1]."
-    _check_latents(self, z)
-    x = self.decoder(z)
+    "Decode latents (any float dtype, cast to the weights' dtype) to images in (about) [-1, 1]."
+    x = self.decoder(_check_latents(self, z))
     if size is None: return x
     H, W = size
     if H > x.shape[-2] or W > x.shape[-1]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses, json, re
 from pathlib import Path
 import torch
-from .core import BadInputError, CheckpointError, atomic_write, atomic_write_text
-from .autoencoder import DCAE, DCAEConfig, get_config, list_configs
+from .core import BadInputError, CheckpointError, DCAEError, atomic_write, atomic_write_text, check_out_dir, positive_float
+from .autoencoder import DCAE, DCAEConfig, get_config, list_configs, arch_differences
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'CONFIG', 'check_state_dict', 'load_state_dict_checked', 'save_safetensors', 'load_safetensors',
-           'build_with_weights', 'save_pretrained', 'folder_format', 'load_pretrained', 'diffusers_key',
+           'safetensors_metadata', 'read_json', 'build_with_weights', 'save_pretrained', 'is_run_folder',
+           'model_folder', 'check_weights_identity', 'folder_format', 'load_pretrained', 'diffusers_key',
            'diffusers_config', 'to_diffusers_state_dict', 'from_diffusers_state_dict', 'config_from_diffusers',
            'from_diffusers', 'save_diffusers', 'efficientvit_key', 'to_efficientvit_state_dict', 'from_efficientvit',
            'convert_args', 'convert_cli']
@@ -52,12 +53,33 @@ def save_safetensors(model_or_sd, path, metadata:dict|None=None):
     data = save({k: v.detach().contiguous().cpu() for k, v in sd.items()}, metadata=metadata)
     atomic_write(path, lambda f: f.write(data))
 
+_DAMAGED = ("The file is damaged (cut short by a full disk or an interrupted copy) or is not what its name says: "
+            "copy or download it again, or write it anew (save_pretrained, dcae convert, or the run that made it).")
+
 def load_safetensors(path) -> dict:
-    "Read a .safetensors file into a state dict (on the CPU)."
+    "Read a .safetensors file into a state dict (on the CPU); a damaged or foreign file is a `CheckpointError` naming it."
     from safetensors.torch import load_file
     path = Path(path)
     if not path.exists(): raise CheckpointError(f"no weight file at {path}.")
-    return load_file(str(path))
+    try: return load_file(str(path))
+    except Exception as e:  # SafetensorError (header, truncation), OSError, ...
+        raise CheckpointError(f"{path} cannot be read as safetensors ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
+
+def safetensors_metadata(path) -> dict:
+    "The string metadata stored in a .safetensors header ({} when there is none)."
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), 'pt') as f: return dict(f.metadata() or {})
+    except Exception as e:
+        raise CheckpointError(f"{path} cannot be read as safetensors ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
+
+def read_json(path:Path, what:str='config') -> dict:
+    "A JSON file as a dict; a broken one is a `CheckpointError` naming the file and what to do."
+    try: d = json.loads(Path(path).read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e}). {_DAMAGED}") from None
+    if not isinstance(d, dict): raise CheckpointError(f"{path}: expected a JSON object ({what}), got {type(d).__name__}. {_DAMAGED}")
+    return d
 
 def build_with_weights(cfg:DCAEConfig, sd:dict, what:str='checkpoint', dtype=None, device='cpu') -> DCAE:
     "A DCAE for `cfg` holding the tensors of `sd` (checked; built on meta, no random init)."
@@ -74,7 +96,8 @@ def save_pretrained(model:DCAE, path) -> Path:
     from dcae_nb import __version__
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     cfg = dict(_class_name='DCAE', _dcae_nb_version=__version__, **dataclasses.asdict(model.config))
-    save_safetensors(model, path / WEIGHTS, metadata={'format': 'pt', 'dcae_nb_config': model.config.name})
+    save_safetensors(model, path / WEIGHTS, metadata={'format': 'pt', 'dcae_nb_config': model.config.name,
+                                                      'dcae_nb_arch': json.dumps(dataclasses.asdict(model.config))})
     atomic_write_text(path / CONFIG, json.dumps(cfg, indent=2))   # config.json last: a folder with one is complete
     return path
 
@@ -83,7 +106,34 @@ def _read_config(path:Path) -> dict:
     if not f.exists():
         raise CheckpointError(f"{path} has no config.json: expected a dcae_nb, diffusers or efficientvit folder. For a bare "
                               "weight file use from_diffusers(state_dict, config=NAME) or from_efficientvit(file, config=NAME).")
-    return json.loads(f.read_text())
+    return read_json(f)
+
+def is_run_folder(path) -> bool:
+    "True for a training run's root (its config.json is the trainer's record; the model is in final/)."
+    p = Path(path)
+    if not (p / 'final').is_dir(): return False
+    if not (p / CONFIG).is_file(): return True
+    try: return 'task_class' in json.loads((p / CONFIG).read_text())
+    except (ValueError, UnicodeDecodeError, OSError): return False
+
+def model_folder(path) -> Path:
+    "The model folder of `path`: itself, or final/ of a training run folder (as `dcae train` / `train-dit` write them)."
+    p = Path(path).expanduser()
+    return p / 'final' if is_run_folder(p) else p
+
+def check_weights_identity(cfg:DCAEConfig, weights:Path, config_file:Path):
+    "Refuse weights whose recorded config (safetensors metadata) is another architecture than config.json's."
+    meta = safetensors_metadata(weights)
+    saved_name, diffs = meta.get('dcae_nb_config'), []
+    if meta.get('dcae_nb_arch'):
+        try: saved = DCAEConfig.from_dict(json.loads(meta['dcae_nb_arch']))
+        except (ValueError, DCAEError, TypeError): saved = None
+        if saved is not None: diffs = arch_differences(saved, cfg)
+    elif saved_name and saved_name != cfg.name: diffs = [f"name: {saved_name} vs {cfg.name}"]
+    if diffs:
+        raise CheckpointError(f"{weights} holds the weights of {saved_name!r} (recorded in the file), but {config_file} "
+                              f"describes {cfg.name!r}; they differ in: {'; '.join(diffs[:4])}. The two files come from "
+                              "different models: copy both from the same folder, or write the folder anew with save_pretrained.")
 
 def folder_format(cfg:dict) -> str:
     "'dcae_nb', 'diffusers' or 'efficientvit', from the keys of a folder's config.json."
@@ -95,13 +145,16 @@ def folder_format(cfg:dict) -> str:
 
 def load_pretrained(path, dtype=None, device='cpu') -> DCAE:
     "Load a dcae_nb, diffusers or efficientvit folder (the format is detected from config.json)."
-    path = Path(path).expanduser()
+    path = model_folder(path)
     if not path.is_dir(): raise CheckpointError(f"{path} is not a folder (expected config.json + weights).")
     cfg = _read_config(path)
-    fmt = folder_format(cfg)
+    try: fmt = folder_format(cfg)
+    except CheckpointError as e: raise CheckpointError(f"{path / CONFIG}: {e}") from None
     if fmt == 'diffusers': return from_diffusers(path, dtype=dtype, device=device)
     if fmt == 'efficientvit': return from_efficientvit(path, dtype=dtype, device=device)
-    cfg = DCAEConfig.from_dict({k: v for k, v in cfg.items() if not k.startswith('_')})
+    try: cfg = DCAEConfig.from_dict({k: v for k, v in cfg.items() if not k.startswith('_')})
+    except (DCAEError, TypeError) as e: raise CheckpointError(f"{path / CONFIG}: not a valid DC-AE config ({e}). {_DAMAGED}") from None
+    if (path / WEIGHTS).exists(): check_weights_identity(cfg, path / WEIGHTS, path / CONFIG)
     return build_with_weights(cfg, load_safetensors(path / WEIGHTS), f"{path / WEIGHTS}", dtype, device)
 
 # %% ../nbs/04_checkpoints.ipynb #5544610e
@@ -216,7 +269,7 @@ def _diffusers_weights(path:Path) -> dict:
         if (path / name).exists(): return load_safetensors(path / name)
     idx = sorted(path.glob('*.safetensors.index.json'))
     if idx:
-        shards = sorted(set(json.loads(idx[0].read_text())['weight_map'].values()))
+        shards = sorted(set(read_json(idx[0], 'safetensors index').get('weight_map', {}).values()))
         return {k: v for s in shards for k, v in load_safetensors(path / s).items()}
     raise CheckpointError(f"{path} has no diffusion_pytorch_model.safetensors, model.safetensors or safetensors index "
                           "(fp16 variants: rename the file or load it with load_safetensors and pass the state dict).")
@@ -282,7 +335,8 @@ def to_efficientvit_state_dict(model:DCAE) -> dict:
 # %% ../nbs/04_checkpoints.ipynb #d86951e7
 def _torch_weights(path:Path) -> dict:
     if path.suffix == '.safetensors': return load_safetensors(path)
-    sd = torch.load(str(path), map_location='cpu', weights_only=True)
+    try: sd = torch.load(str(path), map_location='cpu', weights_only=True)
+    except Exception as e: raise CheckpointError(f"{path} cannot be read as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
     for k in ('state_dict', 'model', 'module'):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]
     return sd
@@ -295,7 +349,7 @@ def from_efficientvit(src, # a state dict, a .safetensors / .pt file, or a folde
     if isinstance(src, (str, Path)):
         path, what = Path(src).expanduser(), str(src)
         if path.is_dir():
-            if config is None and (path / CONFIG).exists(): config = json.loads((path / CONFIG).read_text()).get('model_name')
+            if config is None and (path / CONFIG).exists(): config = read_json(path / CONFIG).get('model_name')
             files = [path / n for n in ('model.safetensors', 'pytorch_model.bin', 'model.pt') if (path / n).exists()]
             if not files: raise CheckpointError(f"{path} has no model.safetensors, pytorch_model.bin or model.pt.")
             path = files[0]
@@ -318,12 +372,12 @@ def convert_args(p):
                    help="source format (default: detected from the folder's config.json)")
     p.add_argument('--to', dest='dst_format', choices=['dcae_nb', 'diffusers'], default='dcae_nb', help="output format")
     p.add_argument('--config', default=None, help="registered config name (needed for bare weight files); see DCAE.configs()")
-    p.add_argument('--scaling-factor', type=float, default=None, help="override the stored latent scaling factor")
+    p.add_argument('--scaling-factor', type=positive_float, default=None, help="override the stored latent scaling factor")
     p.add_argument('--out', required=True, help="output folder")
 
 def convert_cli(args) -> int:
     "Convert a checkpoint folder or file and write it as a dcae_nb (or diffusers) folder."
-    src = Path(args.src).expanduser()
+    src = Path(args.src).expanduser(); check_out_dir(args.out)
     fmt = args.src_format or (folder_format(_read_config(src)) if src.is_dir() else None)
     if fmt is None: raise BadInputError(f"{src}: a bare file needs --from diffusers|efficientvit and --config NAME.")
     if fmt == 'diffusers':

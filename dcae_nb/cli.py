@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, importlib, sys
 
 # %% auto #0
-__all__ = ['COMMANDS', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'UsageError', 'build_parser', 'main']
 
 # %% ../nbs/17_cli.ipynb #bab0f06f
 COMMANDS = {  # subcommand: (module that implements it, one-line help)
@@ -34,11 +34,17 @@ def _usage() -> str:
     lines += ["", "Run 'dcae COMMAND --help' for the options of one command."]
     return "\n".join(lines)
 
+class UsageError(Exception):
+    "A command line argparse refused (unknown option, a value out of range); `main` prints it as one line."
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message): raise UsageError(message)  # argparse would print the whole usage and exit
+
 def build_parser(cmd:str) -> argparse.ArgumentParser:
     "The argument parser of subcommand `cmd` (imports only the module that implements it)."
     modname, help_ = COMMANDS[cmd]
     mod = importlib.import_module(modname)
-    p = argparse.ArgumentParser(prog=f'dcae {cmd}', description=help_)
+    p = _Parser(prog=f'dcae {cmd}', description=help_)
     getattr(mod, f'{_func_name(cmd)}_args')(p)
     p.set_defaults(_run=getattr(mod, f'{_func_name(cmd)}_cli'))
     return p
@@ -62,8 +68,14 @@ def main(argv:list|None=None) -> int:
     try:
         args = build_parser(cmd).parse_args(rest)
         return int(args._run(args) or 0)
+    except UsageError as e:
+        print(f"dcae {cmd}: error: {e}\nRun 'dcae {cmd} --help' for the options and their defaults.", file=sys.stderr); return 2
     except DCAEError as e:
         print(f"dcae {cmd}: error: {e}", file=sys.stderr); return 2
+    except OSError as e:  # the machine, not the input: disk full, permissions, a vanished file
+        from dcae_nb.core import write_error
+        w = write_error(e.filename or '?', e)
+        print(f"dcae {cmd}: error: {w or f'{e.strerror or e}' + (f': {e.filename}' if e.filename else '')}", file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f"dcae {cmd}: interrupted", file=sys.stderr); return 130
 

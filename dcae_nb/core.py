@@ -4,12 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #76956c00
 from __future__ import annotations
-import os, platform, random, subprocess
+import contextlib, datetime, errno, json, math, os, platform, random, shutil, socket, subprocess
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DCAEError', 'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device',
-           'seed_everything', 'cpu_name', 'machine_info', 'atomic_write', 'atomic_write_text']
+__all__ = ['positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'LOCK_NAME', 'DCAEError', 'BadInputError',
+           'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device', 'cli_number', 'seed_everything',
+           'cpu_name', 'machine_info', 'WriteError', 'write_error', 'atomic_write', 'atomic_write_text',
+           'check_out_dir', 'RunFolderBusyError', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -40,8 +42,9 @@ def check_images(x, # the tensor to check
         hint = " Add a batch dimension with x[None]." if x.ndim == 3 else ""
         raise BadInputError(f"{name}: expected 4 dimensions (N, C, H, W), got shape {tuple(x.shape)}.{hint}")
     if not x.is_floating_point():
-        raise BadInputError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}. "
-                            "Convert uint8 images with x.float() / 127.5 - 1.")
+        how = ("Convert uint8 images with x.float() / 127.5 - 1." if value_range is not None else
+               f"Pass {name} as floats, as the encoder returned them (integers are not {name}).")
+        raise BadInputError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}. {how}")
     if channels is not None and x.shape[1] != channels:
         raise BadInputError(f"{name}: expected {channels} channels in dimension 1, got {x.shape[1]} "
                             f"(shape {tuple(x.shape)}). Images must be NCHW (use x.permute(0, 3, 1, 2) for NHWC).")
@@ -52,7 +55,8 @@ def check_images(x, # the tensor to check
         xmin, xmax = x.min().item(), x.max().item()
         if xmin < lo - tol or xmax > hi + tol:
             hint = " It looks like [0, 1] or [0, 255] data: map it with x * 2 - 1 or x / 127.5 - 1." if xmin >= 0 else ""
-            raise BadInputError(f"{name}: expected values in [{lo}, {hi}], got [{xmin:.4g}, {xmax:.4g}].{hint}")
+            raise BadInputError(f"{name}: expected values in [{lo}, {hi}] (± {tol:g} for rounding), got "
+                                f"[{xmin:.4g}, {xmax:.4g}].{hint or ' Clamp with x.clamp(-1, 1) if the overshoot is expected.'}")
     return x
 
 # %% ../nbs/00_core.ipynb #fb459d90
@@ -66,6 +70,34 @@ def resolve_device(device:str|None='auto'):
                             "(torch.cuda.is_available() is False). Use --device cpu (or 'auto').")
     try: return torch.device(device)
     except RuntimeError as e: raise BadInputError(f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda[:N]'.") from None
+
+# %% ../nbs/00_core.ipynb #4c334a14
+def cli_number(kind=float, # int or float
+               lo=None, # smallest allowed value (None: no lower bound)
+               hi=None, # largest allowed value (None: no upper bound)
+               lo_open:bool=False, # lo itself is not allowed (e.g. a learning rate > 0)
+               hi_open:bool=False, # hi itself is not allowed (e.g. an EMA decay < 1)
+               none:bool=False, # also accept 'none' (returns None), e.g. to switch a feature off
+              ):
+    "An argparse `type=` that parses a finite `kind` inside [lo, hi] (or open ends) and says what it expected."
+    import argparse
+    lo_s = '' if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
+    hi_s = '' if hi is None else (f"< {hi}" if hi_open else f"<= {hi}")
+    want = f"{'an integer' if kind is int else 'a finite number'}" + (f" {lo_s}" if lo_s else '') + (f" and {hi_s}" if lo_s and hi_s else f" {hi_s}" if hi_s else '')
+    def parse(s:str):
+        if none and str(s).lower() == 'none': return None
+        try: v = kind(s)
+        except (TypeError, ValueError): raise argparse.ArgumentTypeError(f"expected {want}{' or none' if none else ''}, got {s!r}") from None
+        bad = (not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or
+               (hi is not None and (v >= hi if hi_open else v > hi)))
+        if bad: raise argparse.ArgumentTypeError(f"expected {want}{' or none' if none else ''}, got {s!r}")
+        return v
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+positive_int, nonneg_int = cli_number(int, 1), cli_number(int, 0)
+positive_float, nonneg_float = cli_number(float, 0, lo_open=True), cli_number(float, 0)
+fraction = cli_number(float, 0, 1)  # a probability or share in [0, 1]
 
 # %% ../nbs/00_core.ipynb #a720392f
 def seed_everything(seed:int=0):
@@ -106,18 +138,118 @@ def _fsync_dir(path):
     except OSError: pass
     finally: os.close(fd)
 
-def atomic_write(path, write) -> Path:
+class WriteError(DCAEError, OSError):
+    "A file could not be written (disk full, read-only, no permission); the message names the path and the space."
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+def _existing_parent(p:Path) -> Path:
+    p = Path(p).absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    return p
+
+def write_error(path, err:BaseException, needed:int|None=None) -> WriteError|None:
+    "A `WriteError` for `err` when it is a disk-side failure writing `path` (None when it is something else)."
+    msg = str(err)
+    if not (getattr(err, 'errno', None) in _DISK_ERRNOS or any(s in msg for s in ('No space left', 'file write failed', 'inline_container'))):
+        return None
+    try: free = shutil.disk_usage(_existing_parent(Path(path).parent)).free
+    except OSError: free = None
+    full = (getattr(err, 'errno', None) in (errno.ENOSPC, errno.EDQUOT) or 'No space left' in msg or 'file write failed' in msg
+            or (needed is not None and free is not None and free < needed))  # torch's writer says only "unexpected pos"
+    reason = 'no space left on the disk' if full else (getattr(err, 'strerror', None) or msg.splitlines()[0][:200])
+    space = ([f"needs about {needed / 1e6:.1f} MB"] if needed else []) + ([f"{free / 1e6:.1f} MB free there"] if free is not None else [])
+    return WriteError(f"could not write {path}: {reason}" + (f" ({', '.join(space)})" if space else '') +
+                      ". Nothing half-written was left. Free some space (or fix the permissions), or write somewhere "
+                      "else (another --out), then run the command again.")
+
+def atomic_write(path, write, # called with the open binary temporary file
+                 needed:int|None=None, # bytes it is expected to write (named in a disk-full message)
+                ) -> Path:
     "Call `write(f)` on a binary temporary file next to `path`, fsync it, then os.replace it onto `path`."
     path = Path(path); tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
     try:
         with open(tmp, 'wb') as f:
             write(f); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, (OSError, RuntimeError)) and not isinstance(e, DCAEError):
+            w = write_error(path, e, needed)
+            if w is not None: raise w from None
+        raise
     _fsync_dir(path.parent)
     return path
 
 def atomic_write_text(path, text:str) -> Path:
     "Write `text` (UTF-8) to `path` atomically."
     return atomic_write(path, lambda f: f.write(text.encode()))
+
+# %% ../nbs/00_core.ipynb #fe183c36
+def check_out_dir(path, # the folder a command will write into (created later when missing)
+                  what:str='--out', # how to call it in the message
+                 ) -> Path:
+    "Refuse a path that is a file, lies under a file, or cannot be written; return it as a `Path`."
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise BadInputError(f"{what} {p}: that is a file, not a folder. Pass a folder (it is created when missing), "
+                            "or move the file away.")
+    q = _existing_parent(p)
+    if not q.is_dir():
+        raise BadInputError(f"{what} {p}: {q} is a file, so no folder can be made under it. Pass another path.")
+    if not os.access(q, os.W_OK | os.X_OK):
+        raise BadInputError(f"{what} {p}: {q} is not writable by this user. Pass a folder you can write to.")
+    return p
+
+class RunFolderBusyError(DCAEError, RuntimeError):
+    "Another process is writing into the same run folder."
+
+LOCK_NAME = '.dcae.lock'
+_HELD_LOCKS = {}  # resolved folder -> [fd, depth]: a process may re-enter its own lock
+
+@contextlib.contextmanager
+def run_lock(folder, # the run folder (created when missing)
+             command:str='dcae', # who holds it, recorded for the message a second writer gets
+             what:str='--out'):
+    "Hold `folder`'s lock while the block runs; raise `RunFolderBusyError` when another process holds it."
+    folder = check_out_dir(folder, what); created = not folder.exists(); folder.mkdir(parents=True, exist_ok=True)
+    key = str(folder.resolve())
+    if key in _HELD_LOCKS or int(os.environ.get('RANK', 0)) != 0:  # re-entry, or a non-zero torchrun rank (rank 0 locks)
+        if key in _HELD_LOCKS: _HELD_LOCKS[key][1] += 1
+        try: yield folder
+        finally:
+            if key in _HELD_LOCKS:
+                _HELD_LOCKS[key][1] -= 1
+                if not _HELD_LOCKS[key][1]: os.close(_HELD_LOCKS.pop(key)[0])
+        return
+    import fcntl
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try: h = json.loads(Path(path).read_text() or '{}')
+            except (OSError, ValueError): h = {}
+            os.close(fd)
+            who = (f"process {h['pid']} on {h.get('host', '?')} ({h.get('command', '?')}, since {h.get('started', '?')})"
+                   if h.get('pid') else "another process")
+            raise RunFolderBusyError(f"{what} {folder} is in use by {who}. Wait for it to finish, or pass another {what}. "
+                                     f"If no such process runs any more, the lock is stale: delete {path}.") from None
+        except OSError: os.close(fd); fd = None; break  # a file system without flock: run unlocked rather than not at all
+        try: same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError: same = False
+        if same: break
+        os.close(fd)  # the holder removed the file between our open and our lock: lock the new one
+    if fd is not None:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), command=command,
+                                     started=datetime.datetime.now().isoformat(timespec='seconds'))).encode())
+        _HELD_LOCKS[key] = [fd, 1]
+    try: yield folder
+    finally:
+        if fd is not None and key in _HELD_LOCKS:
+            _HELD_LOCKS[key][1] -= 1
+            if not _HELD_LOCKS[key][1]:
+                path.unlink(missing_ok=True)                  # while still locked: the next run locks a new file
+                if created and not any(folder.iterdir()): folder.rmdir()   # a run that wrote nothing leaves no folder
+                os.close(_HELD_LOCKS.pop(key)[0])

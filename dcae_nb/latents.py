@@ -8,12 +8,14 @@ import argparse, hashlib, json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
 import torch, torch.nn as nn
-from .core import BadInputError, CheckpointError, resolve_device, atomic_write_text
+from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, check_out_dir, run_lock, LOCK_NAME, positive_int,
+                          nonneg_int, positive_float, nonneg_float, fraction, cli_number)
+from .checkpoints import model_folder
 from .autoencoder import DCAE
 from .dit import create_model, count_params
 from .diffusion import Diffusion, check_guidance_scale, SAMPLERS, BETA_SCHEDULES
 from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_from_args,
-                             list_checkpoints)
+                             list_checkpoints, check_resume)
 
 # %% auto #0
 __all__ = ['SCALING_RULES', 'LABELS', 'CACHE_FORMAT', 'MANIFEST', 'DIT_RECORD', 'DIT_FORMAT', 'latent_tokens', 'weights_hash',
@@ -57,7 +59,7 @@ def load_autoencoder(ae, # a DCAE, a model folder (config.json + weights), or a 
                      device='cpu') -> DCAE:
     "The autoencoder to encode or decode with, in eval mode."
     if isinstance(ae, DCAE): return ae.eval()
-    p = _model_dir(ae, 'config.json')
+    p = model_folder(ae)  # a run folder's final/
     if not p.is_dir():
         raise CheckpointError(f"autoencoder: expected a folder with config.json and weights (e.g. the final/ folder "
                               f"of a `dcae train` run, or released weights converted with `dcae convert`), got {p}.")
@@ -186,7 +188,7 @@ def encode_split(ae, # a DCAE, or a model / run folder
         if not diffs and reuse: return out
         raise BadInputError(f"{out} already holds a latent cache" + (f" made with other settings ({'; '.join(diffs)})" if diffs else "")
                             + ". Choose another output folder, or delete this one to re-encode.")
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):  # (the run's own lock file aside)
         raise BadInputError(f"{out} exists and is not a latent cache (no {MANIFEST}): choose an empty or new folder.")
     ds = RandomCrops(photos, size=size, length=crops, scales=scales, flip=flip, seed=seed)
     tmp = out.parent / f'.tmp-{out.name}-{os.getpid()}'
@@ -201,8 +203,10 @@ def encode_split(ae, # a DCAE, or a model / run folder
                         std_scaling_factor=scaling_factor_of(stats, 'std'), latent_stats=stats,
                         classes=names, num_classes=len(names), shards=shards)
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1))
-        if out.exists(): out.rmdir()
-        os.rename(tmp, out)
+        if out.exists():  # (it holds at most the run's lock file) move the shards in, the manifest last: complete or no cache
+            for p in sorted(tmp.iterdir(), key=lambda p: p.name == MANIFEST): os.replace(p, out / p.name)
+            tmp.rmdir()
+        else: os.rename(tmp, out)
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
     return out
 
@@ -382,7 +386,8 @@ def _finished_run_matches(out:Path, cfg:TrainConfig, task:LatentDiTTask) -> bool
     "True when out/ holds a finished run (final/dit.json) of exactly these settings."
     f = out / 'config.json'
     if not (out / 'final' / DIT_RECORD).exists() or not f.exists(): return False
-    saved = json.loads(f.read_text())
+    try: saved = json.loads(f.read_text())
+    except (ValueError, UnicodeDecodeError): return False  # an unreadable record is not a match: the run is redone
     now = json.loads(json.dumps(dict(train=asdict(cfg), task=task.config_dict()), default=str))
     strip = lambda d: {k: v for k, v in d.items() if k not in _REUSE_IGNORES}
     return strip(saved.get('train', {})) == strip(now['train']) and saved.get('task') == now['task']
@@ -413,20 +418,18 @@ def train_dit(cache, # a LatentCache or its folder
 def load_dit(path, # a DiT run's final/ folder (or the run folder)
              device='auto') -> tuple:
     "(model in eval mode, its dit.json record) from a folder written by `train_dit` / `dcae train-dit`."
-    from safetensors.torch import load_file
-    from dcae_nb.checkpoints import load_state_dict_checked
+    from dcae_nb.checkpoints import load_state_dict_checked, load_safetensors, read_json
     p = _model_dir(path, DIT_RECORD)
     if not (p / DIT_RECORD).exists():
         raise CheckpointError(f"{p} holds no {DIT_RECORD}: expected the final/ folder of a `dcae train-dit` run.")
-    try: rec = json.loads((p / DIT_RECORD).read_text())
-    except json.JSONDecodeError as e: raise CheckpointError(f"{p / DIT_RECORD} is corrupt ({e}).") from None
+    rec = read_json(p / DIT_RECORD, 'DiT record')   # a broken file: an error naming it and what to do
     if rec.get('format') != DIT_FORMAT: raise CheckpointError(f"{p / DIT_RECORD} is not a dcae_nb DiT record.")
     c = rec['config']
     model = create_model(rec['model'], in_channels=c['in_channels'], patch_size=c['patch_size'], input_size=c['input_size'],
                          num_classes=c['num_classes'], learn_sigma=c['learn_sigma'], class_dropout_prob=c['class_dropout_prob'],
                          depth=c['depth'], hidden_size=c['hidden_size'], num_heads=c['num_heads'], mlp_ratio=c['mlp_ratio'])
     if not (p / 'model.safetensors').exists(): raise CheckpointError(f"{p} has {DIT_RECORD} but no model.safetensors.")
-    load_state_dict_checked(model, load_file(str(p / 'model.safetensors')), f"{p / 'model.safetensors'}")
+    load_state_dict_checked(model, load_safetensors(p / 'model.safetensors'), f"{p / 'model.safetensors'}")
     return model.to(resolve_device(device)).eval(), rec
 
 def check_dit_fits(rec:dict, ae:DCAE):
@@ -490,26 +493,29 @@ def sample_images(dit, # a DiT run folder (or its final/)
 # %% ../nbs/14_latents.ipynb #40b902ad
 def _scaling_arg(s:str):
     if s in ('measured', 'config'): return s
-    try: return float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"expected 'measured', 'config' or a number, got {s!r}") from None
+    try: v = float(s)
+    except ValueError: v = float('nan')
+    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected 'measured', 'config' or a finite number > 0, got {s!r}")
+    return v
 
 def latents_args(p:argparse.ArgumentParser):
     "Options of `dcae latents`."
     p.add_argument('--ae', required=True, help='autoencoder folder (config.json + weights), or a training run with final/')
     p.add_argument('--split', default='embedded-train', help="photo split (embedded-train, train, eval, ...) or a directory of images")
     p.add_argument('--out', required=True, help='cache folder to write')
-    p.add_argument('--size', type=int, default=128, help='crop side in pixels (multiple of the autoencoder f)')
-    p.add_argument('--crops', type=int, default=256, help='number of random crops to encode')
-    p.add_argument('--seed', type=int, default=0, help='crop seed')
+    p.add_argument('--size', type=positive_int, default=128, help='crop side in pixels (multiple of the autoencoder f)')
+    p.add_argument('--crops', type=positive_int, default=256, help='number of random crops to encode')
+    p.add_argument('--seed', type=nonneg_int, default=0, help='crop seed')
     p.add_argument('--labels', choices=LABELS, default='photo', help='class of a crop: its photo, its collection, or none')
     p.add_argument('--no-flip', action='store_true', help='no random horizontal flips')
     p.add_argument('--scaling', type=_scaling_arg, default='measured', help="'measured' (1/RMS), 'config' or a number")
-    p.add_argument('--batch', type=int, default=16, help='images per encoder call')
-    p.add_argument('--device', default='auto'); p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--batch', type=positive_int, default=16, help='images per encoder call')
+    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 def latents_cli(args) -> int:
     "Encode a split into a latent cache; print its summary."
-    out = encode_split(args.ae, args.split, args.size, args.crops, args.out, seed=args.seed, labels=args.labels,
+    with run_lock(args.out, 'dcae latents'): out = encode_split(args.ae, args.split, args.size, args.crops, args.out, seed=args.seed, labels=args.labels,
                        flip=not args.no_flip, scaling=args.scaling, batch=args.batch, device=args.device,
                        progress=not args.no_progress)
     m = read_manifest(out)
@@ -525,11 +531,12 @@ def train_dit_args(p:argparse.ArgumentParser):
     "Options of `dcae train-dit` (plus the Trainer's shared flags)."
     p.add_argument('--model', required=True, help="create_model name: DiT-T, DiT-S, UViT-T, ...; '/p' sets the patch size (DiT-T/2)")
     p.add_argument('--latents', required=True, help='latent cache folder (dcae latents)')
-    p.add_argument('--lr', type=float, default=1e-4); p.add_argument('--weight-decay', type=float, default=0.)
-    p.add_argument('--warmup', type=int, default=0, help='linear learning-rate warm-up steps')
-    p.add_argument('--noise-schedule', choices=list(BETA_SCHEDULES), default='linear')
+    p.add_argument('--lr', type=positive_float, default=1e-4, help='AdamW learning rate')
+    p.add_argument('--weight-decay', type=nonneg_float, default=0., help='AdamW weight decay')
+    p.add_argument('--warmup', type=nonneg_int, default=0, help='linear learning-rate warm-up steps')
+    p.add_argument('--noise-schedule', choices=list(BETA_SCHEDULES), default='linear', help='beta schedule of the diffusion process')
     p.add_argument('--learn-sigma', action='store_true', help='also predict the variance (DiT-style hybrid loss)')
-    p.add_argument('--class-dropout', type=float, default=0.1, help='label dropout for classifier-free guidance')
+    p.add_argument('--class-dropout', type=fraction, default=0.1, help='label dropout for classifier-free guidance (0 to 1)')
     add_train_args(p, batch_size=32, out_dir='runs/dit', steps=500)
 
 def train_dit_cli(args) -> int:
@@ -537,7 +544,8 @@ def train_dit_cli(args) -> int:
     task = LatentDiTTask(args.latents, args.model, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup,
                          noise_schedule=args.noise_schedule, learn_sigma=args.learn_sigma, class_dropout_prob=args.class_dropout,
                          seed=args.seed)
-    final = fit_dit(task, config_from_args(args), resume=args.resume)
+    out = check_out_dir(args.out); check_resume(out, args.resume)
+    with run_lock(out, 'dcae train-dit'): final = fit_dit(task, config_from_args(args), resume=args.resume)
     if int(os.environ.get('RANK', 0)) == 0: print(f"trained {args.model} for {args.steps} steps: {final}")
     return 0
 
@@ -559,20 +567,34 @@ def sample_args(p:argparse.ArgumentParser):
     "Options of `dcae sample`."
     p.add_argument('--dit', required=True, help='DiT run folder (or its final/)')
     p.add_argument('--ae', required=True, help='the autoencoder the DiT\'s latents were made with')
-    p.add_argument('--n', type=int, default=16); p.add_argument('--cfg', type=float, default=1.5, help='guidance scale (>= 0; 1 = none)')
+    p.add_argument('--n', type=positive_int, default=16, help='number of images to sample')
+    p.add_argument('--cfg', type=nonneg_float, default=1.5, help='guidance scale (>= 0; 1 = none)')
     p.add_argument('--out', required=True, help='folder for the PNGs, grid.png and samples.json')
-    p.add_argument('--sampler', choices=SAMPLERS, default='dpm++2m'); p.add_argument('--steps', type=int, default=None)
-    p.add_argument('--labels', type=lambda s: [int(v) for v in s.split(',')], default=None, help='class indices, e.g. 0,2 (default: cycle)')
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--batch', type=int, default=32)
-    p.add_argument('--device', default='auto'); p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--sampler', choices=SAMPLERS, default='dpm++2m', help='sampling method')
+    p.add_argument('--steps', type=positive_int, default=None, help="sampling steps (default: the sampler's)")
+    p.add_argument('--labels', type=_labels_arg, default=None, help='class indices, e.g. 0,2 (default: cycle)')
+    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the initial noise')
+    p.add_argument('--batch', type=positive_int, default=32, help='images per denoiser call')
+    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+def _labels_arg(s:str) -> list:
+    try: v = [int(t) for t in s.split(',') if t.strip()]
+    except ValueError: v = []
+    if not v or min(v) < 0: raise argparse.ArgumentTypeError(f"expected comma-separated class indices >= 0 such as 0,2, got {s!r}")
+    return v
 
 def sample_cli(args) -> int:
     "Sample, decode and write PNGs + a grid."
+    out = check_out_dir(args.out)
+    with run_lock(out, 'dcae sample'): return _sample_into(args, out)
+
+def _sample_into(args, out:Path) -> int:
     from PIL import Image
     from dcae_nb.data import to_uint8
     x, y = sample_images(args.dit, args.ae, args.n, args.cfg, args.labels, args.sampler, args.steps, args.seed,
                          args.batch, args.device, not args.no_progress, return_labels=True)
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(to_uint8(x)): Image.fromarray(im).save(out / f'sample_{i:04d}.png')
     save_grid(x, out / 'grid.png')
     _, rec = load_dit(args.dit)

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError, CheckpointError, DCAEError, MissingAssetError, check_images, resolve_device, atomic_write, atomic_write_text
+from .core import (BadInputError, CheckpointError, DCAEError, MissingAssetError, check_images, resolve_device, atomic_write,
+                          atomic_write_text, check_out_dir, positive_int)
 from .assets import cache_dir, find_asset, weight_path, sha256_file
 from .data import to_uint8
 
@@ -357,17 +358,17 @@ def evaluate_args(parser):
     parser.add_argument('--f', default=None, help="shortcut compression factors, comma separated (default 8,16,32,64; with --ae: the autoencoders' f)")
     parser.add_argument('--upsample', default='nearest,bicubic', help="shortcut upsampling modes (nearest,bicubic)")
     parser.add_argument('--no-shortcut', action='store_true', help="leave out the shortcut baseline rows")
-    parser.add_argument('--size', type=int, default=256, help="crop size in pixels (a multiple of every f)")
+    parser.add_argument('--size', type=positive_int, default=256, help="crop size in pixels (a multiple of every f)")
     parser.add_argument('--crop', choices=['tiles', 'center'], default='tiles', help="tiles (grid per photo) or center (ImageNet protocol)")
-    parser.add_argument('--short-side', type=int, default=None, help="tiles: shrink each photo's shorter side to this first (default 2 × size)")
+    parser.add_argument('--short-side', type=positive_int, default=None, help="tiles: shrink each photo's shorter side to this first (default 2 × size)")
     parser.add_argument('--metrics', default=','.join(METRICS), help=f"comma separated, from {','.join(METRICS)}")
-    parser.add_argument('--lpips-net', default='alex', choices=['alex', 'vgg'])
-    parser.add_argument('--max-items', type=int, default=None, help="evaluate only the first N crops")
-    parser.add_argument('--batch-size', type=int, default=8)
+    parser.add_argument('--lpips-net', default='alex', choices=['alex', 'vgg'], help="LPIPS backbone")
+    parser.add_argument('--max-items', type=positive_int, default=None, help="evaluate only the first N crops")
+    parser.add_argument('--batch-size', type=positive_int, default=8, help="images per model call")
     parser.add_argument('--out', default=None, help="output folder (default runs/evaluate-<split>)")
     parser.add_argument('--cache', default=None, help="asset cache (photos, weights)")
-    parser.add_argument('--device', default='auto')
-    parser.add_argument('--quiet', action='store_true')
+    parser.add_argument('--device', default='auto', help="auto (CUDA when available), cpu, cuda or cuda:N")
+    parser.add_argument('--quiet', action='store_true', help="no progress bar")
 
 def _ints(s, what):
     try: v = [int(t) for t in s.split(',') if t.strip()]
@@ -381,6 +382,7 @@ def evaluate_cli(args) -> int:
     from dcae_nb.data import load_photos, CenterCrops, Tiles
     from dcae_nb.core import machine_info
     device = resolve_device(args.device)
+    out = check_out_dir(args.out or f"runs/evaluate-{Path(str(args.split)).name}")
     metrics = [m.strip() for m in args.metrics.split(',') if m.strip()]
     aes = [Autoencoder(p, device) for p in args.ae]
     fs = _ints(args.f, '--f') if args.f else (sorted({a.f for a in aes}) if aes else [8, 16, 32, 64])
@@ -393,7 +395,6 @@ def evaluate_cli(args) -> int:
     ds = (CenterCrops(photos, args.size) if args.crop == 'center'
           else Tiles(photos, args.size, short_side=args.short_side or 2 * args.size))
     res = evaluate(methods, ds, metrics, args.batch_size, device, args.cache, args.lpips_net, args.max_items, not args.quiet)
-    out = Path(args.out or f"runs/evaluate-{Path(str(args.split)).name}")
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise DCAEError(f"cannot create the output folder {out}: {e.strerror}. Pass --out DIR.") from None
     title = (f"{args.split}: {args.size}×{args.size} tiles, shorter side ≤ {args.short_side or 2 * args.size}" if args.crop == 'tiles'

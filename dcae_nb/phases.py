@@ -8,17 +8,18 @@ import copy, dataclasses, fnmatch, hashlib, json, math, os, re, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
-from .core import BadInputError, CheckpointError, DCAEError, MissingAssetError
-from .autoencoder import DCAE, DCAEConfig, get_config
+from .core import (BadInputError, CheckpointError, DCAEError, MissingAssetError, check_out_dir, run_lock, positive_int,
+                          nonneg_int, positive_float, nonneg_float)
+from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
 from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_record, read_log,
-                             plot_losses, list_checkpoints)
+                             plot_losses, list_checkpoints, check_resume)
 from .losses import ReconstructionLoss, NLayerDiscriminator, AutoencoderGANLoss
 
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PHASE_NAMES', 'PAPER_OPTIM', 'PHASE_LAYERS', 'PHASE_GAN', 'GAN_MODES', 'RELEASED_WIDTH', 'EVAL_SEED',
            'layer_patterns', 'match_params', 'set_trainable', 'lr_scale', 'phase_defaults', 'phase_memory',
-           'eval_crops', 'arch_differences', 'load_init', 'PhaseTask', 'save_grid', 'reconstruct', 'train_phase',
-           'evaluate_autoencoder', 'train_args', 'train_cli']
+           'eval_crops', 'load_init', 'PhaseTask', 'save_grid', 'reconstruct', 'train_phase', 'evaluate_autoencoder',
+           'train_args', 'train_cli']
 
 # %% ../nbs/11_phases.ipynb #6c6aacd6
 LAYER_SETS = {  # name: patterns on parameter names
@@ -178,13 +179,6 @@ def _state_hash(model:nn.Module) -> str:
     return h.hexdigest()[:16]
 
 # %% ../nbs/11_phases.ipynb #22691031
-_ARCH_IGNORE = ('name', 'scaling_factor', 'shortcut_init')
-
-def arch_differences(a:DCAEConfig, b:DCAEConfig) -> list:
-    "Fields (other than name, scaling factor and initialisation) in which two configs differ."
-    da, db = dataclasses.asdict(a), dataclasses.asdict(b)
-    return [f"{k}: {da[k]} vs {db[k]}" for k in da if k not in _ARCH_IGNORE and da[k] != db[k]]
-
 def load_init(init, # a folder written by DCAE.save_pretrained / dcae train (OUT/final), or a diffusers / efficientvit one
               config=None, # the config name the caller expects (None: accept the folder's)
              ) -> DCAE:
@@ -323,7 +317,8 @@ def _dataset(self:PhaseTask):
 def _training_step(self:PhaseTask, x, step:int, ctx):
     "L1 + LPIPS (phases 1, 2); with the GAN: generator step, then discriminator step."
     if self.hp['channels_last']: x = x.contiguous(memory_format=torch.channels_last)
-    recon = self.model(x)                                                   # (B, 3, res, res)
+    z = ctx.check_finite(self.model.encode(x), 'the latent')                  # (B, c, res/f, res/f); NaN/inf: divergence,
+    recon = ctx.check_finite(self.model.decode(z), 'the reconstruction')      # (B, 3, res, res)   not a bad input
     if self.gan_loss is None or step < self.hp['gan_start']:
         t = self.rec(recon, x); t['loss'] = t['rec']
     else: t = self.gan_loss.generator_loss(recon, x, step, last_layer=self.model.decoder.project_out.conv.weight)
@@ -456,20 +451,22 @@ def train_args(p):
     p.add_argument('--init', metavar='DIR', help="starting model folder (required for phases 2 and 3: the previous phase's OUT/final)")
     p.add_argument('--data', metavar='SPLIT|DIR', help="training photos: a split (train, embedded-train, ...) or a folder; default: the fetched train split, else the embedded photos")
     p.add_argument('--eval-data', metavar='SPLIT|DIR', help="evaluation photos; default: the fetched eval split, else embedded-eval")
-    p.add_argument('--res', type=int, required=True, help="training crop side in pixels (a multiple of f)")
+    p.add_argument('--res', type=positive_int, required=True, help="training crop side in pixels (a multiple of f)")
     p.add_argument('--trainable', metavar='PATTERNS', help=f"comma-separated layer sets ({', '.join(LAYER_SETS)}) or parameter-name patterns (fnmatch, or re:REGEX); default: the phase's")
     p.add_argument('--gan', choices=GAN_MODES, help="GAN loss: off, on (the phase's layers), full (the whole model trains); default: on in phase 3")
-    p.add_argument('--lr', type=float, help="learning rate (default: the paper's, x4 for teaching sizes)")
-    p.add_argument('--weight-decay', type=float); p.add_argument('--warmup', type=int, default=50)
-    p.add_argument('--schedule', choices=('cosine', 'constant'), default='cosine')
-    p.add_argument('--gan-start', type=int, default=50, help="step from which the autoencoder gets the GAN term")
-    p.add_argument('--eval-res', type=int, help="evaluation crop side (default: --res)")
-    p.add_argument('--eval-items', type=int, default=8)
+    p.add_argument('--lr', type=positive_float, help="learning rate (default: the paper's, x4 for teaching sizes)")
+    p.add_argument('--weight-decay', type=nonneg_float, help="AdamW weight decay (default: the paper's for the phase)")
+    p.add_argument('--warmup', type=nonneg_int, default=50, help="linear learning-rate warm-up steps")
+    p.add_argument('--schedule', choices=('cosine', 'constant'), default='cosine', help="after the warm-up: cosine to 10 %% at the last step, or constant")
+    p.add_argument('--gan-start', type=nonneg_int, default=50, help="step from which the autoencoder gets the GAN term")
+    p.add_argument('--eval-res', type=positive_int, help="evaluation crop side (default: --res)")
+    p.add_argument('--eval-items', type=positive_int, default=8, help="number of fixed evaluation crops")
     add_train_args(p, precision='bf16', clip_grad=1.0, out_dir='runs/train')
 
 def train_cli(args) -> int:
-    "Run `dcae train`."
-    final = train_phase(args.config, args.phase, args.steps, args.batch, args.res, args.out, init=args.init,
+    "Run `dcae train` (holding the lock of --out while it writes)."
+    out = check_out_dir(args.out); check_resume(out, args.resume)
+    with run_lock(out, 'dcae train'): final = train_phase(args.config, args.phase, args.steps, args.batch, args.res, args.out, init=args.init,
                         data=args.data, eval_data=args.eval_data, seed=args.seed, trainable=args.trainable, gan=args.gan,
                         lr=args.lr, precision=args.precision, grad_accum=args.grad_accum, clip_grad=args.clip_grad,
                         ema_decay=args.ema_decay, eval_every=args.eval_every, eval_res=args.eval_res,

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import datetime, hashlib, json, math, os, shlex, sys, time, traceback
 from pathlib import Path
-from .core import BadInputError, DCAEError, machine_info, atomic_write_text
+from .core import BadInputError, DCAEError, machine_info, atomic_write_text, check_out_dir, run_lock
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'RULE_FIELDS', 'CLAIM_FIELDS', 'PROFILES', 'judge', 'check_claim',
@@ -178,8 +178,12 @@ def reproduce(profile:str='quick', # smoke | quick | full
             if not match: raise BadInputError(f"--only {o!r} matches no notebook; known: {', '.join(names)}.")
             sel += [m for m in match if m not in sel]
         names = sel
-    out = Path(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
+    with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
+
+def _run_all(names, prof, profile, out:Path, device, force, folder, command) -> Path:
+    "The body of `reproduce`, run while the run folder's lock is held."
     status_file = out/'run.json'
     status = json.loads(status_file.read_text()) if status_file.exists() else {}
     status.update(profile=profile, device=device, command=command or f"dcae reproduce --profile {profile}",

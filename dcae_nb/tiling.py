@@ -109,7 +109,7 @@ def tiled_encode(model, # a DCAE (or anything with encode, spatial_compression)
     "Encode an image of any size tile by tile, blending the latents of overlapping tiles."
     f = model.spatial_compression
     _check_tiling(tile, overlap, f, 'pixels'); _check_ramp(ramp)
-    check_images(x, 'images', channels=3, value_range=(-1., 1.), tol=0.25)
+    check_images(x, 'images', channels=3, value_range=(-1., 1.))
     ph, pw = -x.shape[-2] % f, -x.shape[-1] % f
     if (ph or pw) and not pad:
         raise BadInputError(f"images: height and width must be multiples of f={f}, got {x.shape[-2]}x{x.shape[-1]}; "

@@ -12,14 +12,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
-from .core import DCAEError, BadInputError, CheckpointError, resolve_device, atomic_write, atomic_write_text, _fsync_dir
+from .core import (DCAEError, BadInputError, CheckpointError, resolve_device, atomic_write, atomic_write_text, _fsync_dir,
+                          cli_number, positive_int, nonneg_int)
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'RESUME_MAY_CHANGE', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA', 'set_train_mode',
            'atomic_save', 'list_checkpoints', 'write_checkpoint', 'read_checkpoint', 'clean_partial', 'epoch_order',
            'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'TrainTask', 'read_log', 'RunLog', 'plot_losses',
            'rng_state', 'set_rng_state', 'config_record', 'config_differences', 'Trainer', 'RandomImages',
-           'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'config_from_args']
+           'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'check_resume', 'config_from_args']
 
 # %% ../nbs/10_trainer.ipynb #f37a00c0
 PRECISIONS = ('fp32', 'bf16', 'fp16')
@@ -117,9 +118,16 @@ def set_train_mode(module:nn.Module, frozen_eval:bool=True) -> nn.Module:
     return module
 
 # %% ../nbs/10_trainer.ipynb #c4313250
+def _tensor_bytes(obj) -> int:
+    "Bytes of the tensors inside a nested dict / list (about the size `torch.save` writes)."
+    if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, dict): return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)): return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
 def atomic_save(obj, path):
     "`torch.save(obj)` to `path` atomically (`dcae_nb.core.atomic_write`: temporary file, fsync, os.replace)."
-    return atomic_write(path, lambda f: torch.save(obj, f))
+    return atomic_write(path, lambda f: torch.save(obj, f), needed=_tensor_bytes(obj))
 
 # %% ../nbs/10_trainer.ipynb #b7338b8f
 _CKPT = re.compile(r'^step_(\d{8})$')
@@ -219,7 +227,13 @@ class StepContext:
         self.grad_accum, self.precision = trainer.cfg.grad_accum, trainer.cfg.precision
         self._reset()
 
-    def _reset(self): self.bad, self.backwarded, self.stepped, self.grad_norms = {}, set(), set(), {}
+    def _reset(self): self.bad, self.backwarded, self.stepped, self.grad_norms, self.bad_output = {}, set(), set(), {}, None
+
+    def check_finite(self, t:torch.Tensor, what:str='the model output') -> torch.Tensor:
+        "Flag a model output holding NaN/inf as divergence (no step is applied); returns it with NaN/inf zeroed."
+        if torch.isfinite(t.detach()).all(): return t
+        self.bad_output = self.bad_output or what
+        return torch.nan_to_num(t, nan=0., posinf=0., neginf=0.)  # so later input checks see numbers, not a "bad input"
 
     @property
     def is_last_micro(self) -> bool: return self.micro == self.grad_accum - 1
@@ -254,7 +268,7 @@ class StepContext:
         if not self.is_last_micro: return False
         t, params = self._t, self._t.trainable[name]
         opt, sched = t.optimizers[name]
-        bad = name in self.bad
+        bad = name in self.bad or self.bad_output is not None
         if t.world > 1:  # data parallel: which parameters have gradients anywhere, and did any process see a bad loss?
             flags = torch.tensor([p.grad is not None for p in params] + [bad], dtype=torch.float32, device=self.device)
             dist.all_reduce(flags); flags = flags.tolist(); bad = flags[-1] > 0
@@ -571,11 +585,11 @@ class Trainer:
                 raise BadInputError(f"training_step must return a non-empty dict of scalar losses, got {type(out).__name__}.")
             names = list(out)
             vals = [torch.as_tensor(v, dtype=torch.float32).detach().reshape(()).to(self.device) for v in out.values()]
-            vals = torch.stack(vals + [torch.tensor(float(bool(ctx.bad)), device=self.device)])  # + "a backward was bad"
+            vals = torch.stack(vals + [torch.tensor(float(bool(ctx.bad) or ctx.bad_output is not None), device=self.device)])  # + "a backward was bad"
             if self.world > 1: dist.all_reduce(vals); vals /= self.world   # every process sees the same, stops together
             *vals, any_bad = vals.tolist()
             bad = [f"{k} = {v}" for k, v in zip(names, vals) if not math.isfinite(v)]
-            if bad or any_bad > 0: self._diverged(step, micro, bad, ctx.bad, any_bad > 0)
+            if bad or any_bad > 0: self._diverged(step, micro, bad, ctx.bad, any_bad > 0, ctx.bad_output)
             for k, v in zip(names, vals): terms[k] = terms.get(k, 0.) + v / cfg.grad_accum
         unstepped = ctx.backwarded - ctx.stepped
         if unstepped: raise BadInputError(f"training_step called ctx.backward(..., {sorted(unstepped)[0]!r}) but never ctx.step({sorted(unstepped)[0]!r}).")
@@ -585,16 +599,22 @@ class Trainer:
         for k, n in ctx.grad_norms.items(): terms[f'grad_norm/{k}'] = float(n)
         return terms
 
-    def _diverged(self, step, micro, bad_terms, bad_opts, bad_backward):
+    def _diverged(self, step, micro, bad_terms, bad_opts, bad_backward, bad_output=None):
         where = f"step {step}" + (f" (micro-batch {micro + 1} of {self.cfg.grad_accum})" if self.cfg.grad_accum > 1 else "")
-        what = (f"loss term(s) {', '.join(bad_terms)}" if bad_terms else
+        what = (f"{bad_output} holds NaN or inf" if bad_output else
+                f"loss term(s) {', '.join(bad_terms)}" if bad_terms else
                 "the loss given to " + ', '.join(f"ctx.backward(..., {k!r}) = {v}" for k, v in bad_opts.items()) if bad_opts
                 else "a loss given to ctx.backward in another process")
-        ck = getattr(self, 'last_ckpt', None)
+        ck, last = getattr(self, 'last_ckpt', None), (getattr(self, 'last_row', None) or {})
+        hp = self.task.config_dict() if hasattr(self.task, 'config_dict') else {}
+        now = ', '.join(f"{k} {hp[k]:g}" for k in ('lr', 'warmup') if isinstance(hp.get(k), (int, float)))
         raise NonFiniteLossError(
-            f"{where}: {what} — not finite; training stopped" + (" before applying it" if bad_backward else "") +
-            f". The last good checkpoint, {ck if ck else 'none (no checkpoint was written yet)'}, is intact. "
-            "Lower the learning rate, set clip_grad, prefer bf16 to fp16, or check the data; then resume (--resume).")
+            f"training diverged at {where}: {what}; training stopped" + (" before applying that step" if bad_backward else "") +
+            (f" (last logged loss {last['loss']:.4g} at step {last['step']})" if isinstance(last.get('loss'), float) else "") +
+            f". The last good checkpoint, {ck if ck else 'none (no checkpoint was written yet)'}, is intact. Try a lower "
+            f"--lr, a longer --warmup" + (f" (now {now})" if now else "") + f", clip_grad, or --precision fp32 (now "
+            f"{self.cfg.precision}); or check the data. Resuming with the same settings repeats the divergence: start the "
+            "new settings in another --out (or delete its checkpoints/).")
 
     # ---- evaluation, logging, final --------------------------------------------------------------------------
     def _evaluate(self, step:int):
@@ -758,23 +778,29 @@ class ToyAutoencoderTask(TrainTask):
 def add_train_args(p, **defaults):
     "Add the TrainConfig options (--steps, --batch, --precision, --out, --resume, ...) to an argparse parser."
     d = {**asdict(TrainConfig()), **defaults}
-    p.add_argument('--steps', type=int, default=d['steps'], help='optimizer steps in total')
-    p.add_argument('--batch', type=int, default=d['batch_size'], help='effective batch per step (all micro-batches and processes)')
-    p.add_argument('--grad-accum', type=int, default=d['grad_accum'], help='micro-batches per step')
-    p.add_argument('--precision', choices=PRECISIONS, default=d['precision'])
-    p.add_argument('--clip-grad', type=float, default=d['clip_grad'])
-    p.add_argument('--ema-decay', type=float, default=d['ema_decay'])
-    p.add_argument('--save-every', type=int, default=d['save_every'], help='checkpoint every N steps (0: at the end)')
-    p.add_argument('--keep-last', type=int, default=d['keep_last'])
-    p.add_argument('--eval-every', type=int, default=d['eval_every'])
-    p.add_argument('--log-every', type=int, default=d['log_every'])
-    p.add_argument('--seed', type=int, default=d['seed'])
-    p.add_argument('--out', default=d['out_dir'], help='run folder')
-    p.add_argument('--device', default=d['device'])
-    p.add_argument('--num-workers', type=int, default=d['num_workers'])
-    p.add_argument('--resume', action='store_true', help='continue the newest checkpoint in --out')
+    p.add_argument('--steps', type=positive_int, default=d['steps'], help='optimizer steps in total (counted over resumes)')
+    p.add_argument('--batch', type=positive_int, default=d['batch_size'], help='effective batch per step (all micro-batches and processes)')
+    p.add_argument('--grad-accum', type=positive_int, default=d['grad_accum'], help='micro-batches per step (gradients summed)')
+    p.add_argument('--precision', choices=PRECISIONS, default=d['precision'], help="fp32; bf16 autocast (CPU or CUDA); fp16 autocast + GradScaler (CUDA)")
+    p.add_argument('--clip-grad', type=cli_number(float, 0, lo_open=True, none=True), default=d['clip_grad'], help="clip each optimizer's gradient norm to this value ('none': no clipping)")
+    p.add_argument('--ema-decay', type=cli_number(float, 0, 1, hi_open=True, none=True), default=d['ema_decay'], help="keep an EMA of the model with this decay per step, e.g. 0.999 ('none': no EMA)")
+    p.add_argument('--save-every', type=nonneg_int, default=d['save_every'], help='checkpoint every N steps (0: at the end)')
+    p.add_argument('--keep-last', type=positive_int, default=d['keep_last'], help='checkpoints to keep (oldest deleted first)')
+    p.add_argument('--eval-every', type=nonneg_int, default=d['eval_every'], help='evaluate every N steps (0: at the end only)')
+    p.add_argument('--log-every', type=positive_int, default=d['log_every'], help='write a log row (means) every N steps')
+    p.add_argument('--seed', type=nonneg_int, default=d['seed'], help='seeds the model initialisation, the data order and every random generator')
+    p.add_argument('--out', default=d['out_dir'], help='run folder: checkpoints/, log.jsonl, log.csv, config.json, final/')
+    p.add_argument('--device', default=d['device'], help="auto (CUDA when available), cpu, cuda or cuda:N")
+    p.add_argument('--num-workers', type=nonneg_int, default=d['num_workers'], help='DataLoader worker processes')
+    p.add_argument('--resume', action='store_true', help='continue the newest checkpoint in --out (an error when there is none)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
+
+def check_resume(out, resume:bool):
+    "With `resume`, refuse a run folder that holds no checkpoint to continue (instead of silently starting afresh)."
+    if resume and not list_checkpoints(Path(out) / 'checkpoints'):
+        raise BadInputError(f"--resume: {out} holds no checkpoint to continue (expected {Path(out) / 'checkpoints'}/step_*). "
+                            "Leave out --resume to start a new run there, or pass the --out of the run to continue.")
 
 def config_from_args(args) -> TrainConfig:
     "The TrainConfig of parsed `add_train_args` options."

@@ -84,7 +84,7 @@ def test_resume(env, capsys):
     ('not a DiT', ['sample', '--dit', '{cache}', '--ae', '{ae}', '--out', '{d}/x'], "holds no dit.json"),
     ('not an AE', ['latents', '--ae', '{cache}', '--out', '{d}/x'], "no config.json"),
     ('not a cache', ['train-dit', '--model', 'DiT-T', '--latents', '{d}', '--out', '{d}/x'], "is not a latent cache"),
-    ('no crops', ['latents', '--ae', '{ae}', '--crops', '0', '--out', '{d}/x'], "empty cache trains nothing"),
+    ('no crops', ['latents', '--ae', '{ae}', '--crops', '0', '--out', '{d}/x'], "argument --crops: expected an integer >= 1, got '0'"),
     ('crop size', ['latents', '--ae', '{ae}', '--size', '100', '--out', '{d}/x'], "multiple of 32"),
     ('split', ['latents', '--ae', '{ae}', '--split', 'nowhere', '--out', '{d}/x'], "unknown split 'nowhere'"),
     ('other cache in out', ['latents', '--ae', '{other}', '--size', '64', '--crops', '8', '--out', '{cache}'], "already holds a latent cache"),
