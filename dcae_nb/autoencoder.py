@@ -40,13 +40,14 @@ class DCAEConfig:
     encoder_acts: tuple = 'silu'  # 'silu' or 'relu' per stage
     decoder_norms: tuple = ('bn', 'bn', 'bn', 'rms', 'rms', 'rms')
     decoder_acts: tuple = ('relu', 'relu', 'relu', 'silu', 'silu', 'silu')
-    head_norm: str = 'rms'  # decoder head: norm → act → conv → pixel-shuffle
+    head_norm: str = 'rms'  # decoder head: norm → act → conv → pixel-shuffle ('rms', 'bn' or 'none')
     head_act: str = 'relu'
     head_dim: int = 32  # attention head dimension
     expand: int = 4  # GLUMBConv expansion
     shortcuts: bool = True  # residual autoencoding; False = the conventional ablation (same layers, no shortcuts)
     scaling_factor: float|None = None  # multiply latents by this before diffusion (1 / latent RMS); None if unknown
     shortcut_init: bool = False  # initialise so the model starts as its shortcut path (see below)
+    branch_gates: bool = False  # a learnable scalar gate on the conv branch of every block with a shortcut (see below)
 
     def __post_init__(self):
         n = len(self.widths)
@@ -138,30 +139,41 @@ for _extra, _fc in enumerate(['f32c32', 'f64c128', 'f128c512']):
 for _f, _lat in [(8, 4), (16, 8), (32, 32), (64, 128)]:
     register_config(DCAEConfig(name=f'teach-f{_f}c{_lat}', **_teach(_f, _lat)))
     register_config(DCAEConfig(name=f'teach-f{_f}c{_lat}-conv', shortcuts=False, **_teach(_f, _lat)))
+    # the same layers with a gate on every shortcut's conv branch and no head norm, started as the shortcut path (below)
+    register_config(DCAEConfig(name=f'teach-f{_f}c{_lat}-gated', branch_gates=True, head_norm='none', shortcut_init=True,
+                               **_teach(_f, _lat)))
 
 # %% ../nbs/03_autoencoder.ipynb #30f8a251
+def _gate(shortcut, gate:bool):
+    "A learnable scalar multiplying a block's conv branch (only beside a shortcut), or None."
+    return nn.Parameter(torch.ones(())) if gate and shortcut else None
+
 class DownBlock(nn.Module):
     "3x3 conv to C_out/f² + pixel-unshuffle by f, plus the channel-averaging shortcut when `shortcut`."
-    def __init__(self, in_channels:int, out_channels:int, shortcut:bool=True, factor:int=2):
+    def __init__(self, in_channels:int, out_channels:int, shortcut:bool=True, factor:int=2, gate:bool=False):
         super().__init__()
         self.factor = factor
         self.conv = nn.Conv2d(in_channels, out_channels // factor**2, 3, padding=1)
         self.shortcut = ChannelAveragingDownsample(in_channels, out_channels, factor) if shortcut else None
+        self.gate = _gate(shortcut, gate)                           # y = shortcut(x) + gate · branch(x)
     def forward(self, x):                                           # (B, C_in, H, W)
         y = self.conv(x)                                            # (B, C_out/f², H, W)
         if self.factor > 1: y = F.pixel_unshuffle(y, self.factor)   # (B, C_out, H/f, W/f)
+        if self.gate is not None: y = self.gate * y
         return y if self.shortcut is None else y + self.shortcut(x)
 
 class UpBlock(nn.Module):
     "3x3 conv to f²·C_out + pixel-shuffle by f, plus the channel-duplicating shortcut when `shortcut`."
-    def __init__(self, in_channels:int, out_channels:int, shortcut:bool=True, factor:int=2):
+    def __init__(self, in_channels:int, out_channels:int, shortcut:bool=True, factor:int=2, gate:bool=False):
         super().__init__()
         self.factor = factor
         self.conv = nn.Conv2d(in_channels, out_channels * factor**2, 3, padding=1)
         self.shortcut = ChannelDuplicatingUpsample(in_channels, out_channels, factor) if shortcut else None
+        self.gate = _gate(shortcut, gate)                           # y = shortcut(x) + gate · branch(x)
     def forward(self, x):                                           # (B, C_in, H, W)
         y = self.conv(x)                                            # (B, f²·C_out, H, W)
         if self.factor > 1: y = F.pixel_shuffle(y, self.factor)     # (B, C_out, H·f, W·f)
+        if self.gate is not None: y = self.gate * y
         return y if self.shortcut is None else y + self.shortcut(x)
 
 class DecoderHead(nn.Module):
@@ -189,9 +201,9 @@ class Encoder(nn.Module):
         self.stages = nn.ModuleList()
         for i in range(n):
             blocks = _blocks(cfg, 'encoder', i)
-            if i < n - 1 and blocks: blocks.append(DownBlock(w[i], w[i + 1], cfg.shortcuts))
+            if i < n - 1 and blocks: blocks.append(DownBlock(w[i], w[i + 1], cfg.shortcuts, gate=cfg.branch_gates))
             self.stages.append(nn.Sequential(*blocks))
-        self.project_out = DownBlock(w[-1], cfg.latent_channels, cfg.shortcuts, factor=1)
+        self.project_out = DownBlock(w[-1], cfg.latent_channels, cfg.shortcuts, factor=1, gate=cfg.branch_gates)
     def forward(self, x):                                           # (B, 3, H, W)
         x = self.project_in(x)                                      # (B, w1, H/2, W/2)
         for stage in self.stages: x = stage(x)                      # (B, w_last, H/f, W/f)
@@ -202,11 +214,11 @@ class Decoder(nn.Module):
     def __init__(self, cfg:DCAEConfig):
         super().__init__()
         w, n, stem_up = cfg.widths, len(cfg.widths), cfg.decoder_depths[0] == 0
-        self.project_in = UpBlock(cfg.latent_channels, w[-1], cfg.shortcuts, factor=1)
+        self.project_in = UpBlock(cfg.latent_channels, w[-1], cfg.shortcuts, factor=1, gate=cfg.branch_gates)
         self.stages = nn.ModuleList()
         for i in range(n):
             blocks = _blocks(cfg, 'decoder', i)
-            if i < n - 1 and blocks: blocks.insert(0, UpBlock(w[i + 1], w[i], cfg.shortcuts))
+            if i < n - 1 and blocks: blocks.insert(0, UpBlock(w[i + 1], w[i], cfg.shortcuts, gate=cfg.branch_gates))
             self.stages.append(nn.Sequential(*blocks))
         self.project_out = DecoderHead(w[1] if stem_up else w[0], cfg.in_channels, 2 if stem_up else 1,
                                        cfg.head_norm, cfg.head_act)
@@ -231,27 +243,36 @@ def init_shortcut_path_(model:nn.Module, scale:float=1e-4) -> nn.Module:
     if not cfg.shortcuts: raise BadInputError("shortcut_init needs a model with shortcuts (not a '-conv' config).")
     if cfg.in_channels != 3 or cfg.latent_channels < 3 or cfg.encoder_depths[0] or cfg.decoder_depths[0]:
         raise BadInputError("shortcut_init supports RGB models with ≥ 3 latent channels and no blocks at full resolution.")
+    if cfg.head_norm not in ('rms', 'none'): raise BadInputError("shortcut_init supports head_norm 'rms' or 'none'.")
     for m in model.modules():                                       # residual branches → 0, so blocks are identities
         if hasattr(m, 'conv1'): _zero_(m.norm.weight, m.norm.bias)
         if hasattr(m, 'qkv'): _zero_(m.norm.weight, m.norm.bias)
         if hasattr(m, 'conv_point'): _zero_(m.norm.weight, m.norm.bias)
-        if isinstance(m, (DownBlock, UpBlock)) and m.shortcut is not None: _zero_(m.conv.weight, m.conv.bias)
+        if isinstance(m, (DownBlock, UpBlock)) and m.shortcut is not None:
+            if m.gate is not None: m.gate.zero_()                   # gated: the conv keeps its random init
+            else: _zero_(m.conv.weight, m.conv.bias)
     stem = enc.project_in.conv                                      # stem channel c0 copies one colour (centre tap)
     n0 = stem.out_channels
     _zero_(stem.weight, stem.bias)
     for c0 in range(n0): stem.weight[c0, _colour_of(c0, n0, cfg.latent_channels), 1, 1] = 1.
-    pin = dec.project_in                                            # decoder stream = scale · duplicated latents
-    r = pin.shortcut.repeats
-    for j in range(pin.conv.out_channels): pin.conv.weight[j, j // r, 1, 1] = scale - 1.
-    head, C = dec.project_out, dec.project_out.conv.in_channels
-    head.norm.weight.fill_(math.sqrt(head.norm.eps) / scale); head.norm.bias.fill_(2.)  # ≈ value + 2 > 0: ReLU passes
+    pin, head = dec.project_in, dec.project_out
+    if pin.gate is not None: pin.gate.fill_(1.)                     # the decoder's input conv carries the offset below
+    if cfg.head_norm == 'none':                                     # decoder stream = duplicated latents + 1 (in [0, 2])
+        _zero_(pin.conv.weight); pin.conv.bias.fill_(1.)
+        offset = 1.
+    else:                                                           # decoder stream = scale · duplicated latents
+        r = pin.shortcut.repeats
+        for j in range(pin.conv.out_channels): pin.conv.weight[j, j // r, 1, 1] = scale - 1.
+        head.norm.weight.fill_(math.sqrt(head.norm.eps) / scale); head.norm.bias.fill_(2.)  # ≈ value + 2 > 0: ReLU passes
+        offset = 2.
+    C = head.conv.in_channels
     _zero_(head.conv.weight, head.conv.bias)
     colour = [_colour_of(c // 4, n0, cfg.latent_channels) for c in range(C)]  # head channel c = 4·c0 + sub-pixel
     for k in range(3):
         for q in range(4):
             members = [c for c in range(C) if colour[c] == k and c % 4 == q]
             for c in members: head.conv.weight[4 * k + q, c, 1, 1] = 1. / len(members)
-            head.conv.bias[4 * k + q] = -2.
+            head.conv.bias[4 * k + q] = -offset
     return model
 
 # %% ../nbs/03_autoencoder.ipynb #9866a9ba

@@ -33,11 +33,11 @@ class RMSNorm2d(nn.Module):
     def extra_repr(self): return f"{self.weight.numel()}, eps={self.eps}"
 
 # %% ../nbs/02_blocks.ipynb #b1dd3c95
-NORMS = {'rms': RMSNorm2d, 'bn': nn.BatchNorm2d}
+NORMS = {'rms': RMSNorm2d, 'bn': nn.BatchNorm2d, 'none': lambda channels: nn.Identity()}  # 'none': no norm (a teaching option)
 ACTS = {'silu': nn.SiLU, 'relu': nn.ReLU}
 
 def build_norm(name:str, channels:int) -> nn.Module:
-    "A norm layer by name: 'rms' or 'bn'."
+    "A norm layer by name: 'rms', 'bn' or 'none' (identity)."
     if name not in NORMS: raise BadInputError(f"unknown norm {name!r}: expected one of {sorted(NORMS)}.")
     return NORMS[name](channels)
 

@@ -177,6 +177,7 @@ def diffusers_config(cfg:DCAEConfig) -> dict:
     if not cfg.shortcuts: why.append("it has no shortcuts (diffusers always adds the stage shortcuts)")
     if set(cfg.encoder_norms) != {'rms'} or set(cfg.encoder_acts) != {'silu'}: why.append("its encoder is not RMSNorm + SiLU throughout")
     if cfg.expand != 4 or cfg.head_norm != 'rms': why.append("expand != 4 or a head norm other than RMSNorm")
+    if cfg.branch_gates: why.append("it has branch gates (diffusers' blocks have none)")
     if any(b == 'evit' and (nm, a) != ('rms', 'silu') for b, nm, a in zip(cfg.decoder_blocks, cfg.decoder_norms, cfg.decoder_acts)):
         why.append("an EfficientViT decoder stage without RMSNorm + SiLU")
     if why: raise BadInputError(f"config {cfg.name!r} has no diffusers AutoencoderDC form: " + '; '.join(why) + '.')

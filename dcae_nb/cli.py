@@ -37,7 +37,17 @@ def _usage() -> str:
 class UsageError(Exception):
     "A command line argparse refused (unknown option, a value out of range); `main` prints it as one line."
 
+class _Help(argparse.HelpFormatter):
+    "Help text with each option's default, unless the text already says it or there is none to show."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        shown = not any(action.default is v for v in (None, False, True, argparse.SUPPRESS))  # (0 is shown: 0 == False)
+        if action.option_strings and shown and 'default' not in h:
+            h += ' (default: %(default)s)'
+        return h
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *a, **kw): super().__init__(*a, **{'formatter_class': _Help, **kw})
     def error(self, message): raise UsageError(message)  # argparse would print the whole usage and exit
 
 def build_parser(cmd:str) -> argparse.ArgumentParser:

@@ -537,7 +537,7 @@ def train_dit_args(p:argparse.ArgumentParser):
     p.add_argument('--noise-schedule', choices=list(BETA_SCHEDULES), default='linear', help='beta schedule of the diffusion process')
     p.add_argument('--learn-sigma', action='store_true', help='also predict the variance (DiT-style hybrid loss)')
     p.add_argument('--class-dropout', type=fraction, default=0.1, help='label dropout for classifier-free guidance (0 to 1)')
-    add_train_args(p, batch_size=32, out_dir='runs/dit', steps=500)
+    add_train_args(p, batch_size=32, out_dir='runs/dit', steps=500, precision='auto')
 
 def train_dit_cli(args) -> int:
     "Train a latent DiT; print the final folder."

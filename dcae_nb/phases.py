@@ -208,6 +208,12 @@ def _check_res(what:str, r, mc:DCAEConfig):
         raise BadInputError(f"--{what} {r}: must be a multiple of the spatial compression f={f} of {mc.name!r} "
                             f"(e.g. {hint}).")
 
+_LATER_FIELDS = {'branch_gates': False}  # DCAEConfig fields added after runs were recorded, and their defaults
+
+def _arch_record(mc:DCAEConfig) -> dict:
+    "The config as a run records it; later fields only when set, so runs recorded before them still match (resume, reuse)."
+    return {k: v for k, v in dataclasses.asdict(mc).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+
 class PhaseTask(TrainTask):
     "One DC-AE training phase (1, 2 or 3) as a `TrainTask` for `dcae_nb.trainer.Trainer`."
     def __init__(self, config:str|None, # registered config name (None: the one of `init`)
@@ -227,6 +233,7 @@ class PhaseTask(TrainTask):
                  eval_res:int|None=None, # evaluation crop side (None: res)
                  eval_items:int=8, # number of evaluation crops
                  channels_last:bool=True, # channels-last memory layout (faster convolutions on CPU)
+                 io_lr_scale:float=1.0, # learning-rate multiplier of the stem, latent layers and head (project_in/out)
                  seed:int=0, # seed of the training crops
                  log=print):
         self.phase = _check_phase(phase)
@@ -254,7 +261,7 @@ class PhaseTask(TrainTask):
         self.photos, data_label = _photos(data, 'train', log)
         self.eval_photos, eval_label = _photos(eval_data, 'eval', log)
         self.log = log
-        self.hp = dict(config=mc.name, arch=dataclasses.asdict(mc), phase=self.phase, res=res, trainable=list(patterns),
+        self.hp = dict(config=mc.name, arch=_arch_record(mc), phase=self.phase, res=res, trainable=list(patterns),
                        trainable_params=sum(p.numel() for n, p in probe.named_parameters() if n in set(names)),
                        gan=gan, lr=float(lr if lr is not None else d['lr']),
                        weight_decay=float(weight_decay if weight_decay is not None else d['weight_decay']),
@@ -262,6 +269,7 @@ class PhaseTask(TrainTask):
                        gan_start=gan_start if gan != 'off' else None, disc_weight=disc_weight if gan != 'off' else None,
                        disc_ndf=min(64, mc.widths[0]) if gan != 'off' else None, perceptual_weight=perceptual_weight,
                        channels_last=channels_last, seed=seed, data=data_label, data_photos=_names_hash(self.photos),
+                       **({'io_lr_scale': float(io_lr_scale)} if io_lr_scale != 1 else {}),  # (recorded only when used)
                        init_weights=_state_hash(self.init_model) if self.init_model is not None else None)
         self.eval_hp = dict(eval_res=eval_res or res, eval_items=eval_items, eval_data=eval_label)
 
@@ -295,15 +303,20 @@ def _modules(self:PhaseTask): return {'model': self.model, **({'disc': self.disc
 
 def _adamw(params:list, **kw):
     "AdamW, fused (one kernel for all tensors: ~30x faster on CPU than the per-tensor loop) where PyTorch supports it."
-    fused = bool(params) and all(p.device.type in ('cpu', 'cuda') and p.is_floating_point() for p in params)
+    ps = [p for g in params for p in (g['params'] if isinstance(g, dict) else [g])]  # tensors, or param-group dicts
+    fused = bool(ps) and all(p.device.type in ('cpu', 'cuda') and p.is_floating_point() for p in ps)
     return torch.optim.AdamW(params, fused=fused or None, **kw)
 
 def _optimizers(self:PhaseTask, cfg:TrainConfig):
     "AdamW over the trainable parameters (and the discriminator's), warm-up then cosine or constant."
     h = self.hp; self.train_cfg = cfg
     sched = lambda o, w: warmup_lr(o, w, cfg.steps, h['schedule'], 0.1 if h['schedule'] == 'cosine' else 0.)
-    gen = _adamw([p for p in self.model.parameters() if p.requires_grad], lr=h['lr'],
-                 weight_decay=h['weight_decay'], betas=tuple(h['betas']))
+    named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+    io = lambda n: n.split('.')[1] in ('project_in', 'project_out')  # encoder/decoder stem, latent layers, head
+    s = h.get('io_lr_scale', 1.0)
+    groups = ([p for _, p in named] if s == 1 else  # one group, as always; or the in/out layers at lr · io_lr_scale
+              [dict(params=[p for n, p in named if not io(n)]), dict(params=[p for n, p in named if io(n)], lr=h['lr'] * s)])
+    gen = _adamw(groups, lr=h['lr'], weight_decay=h['weight_decay'], betas=tuple(h['betas']))
     opts = {'gen': (gen, sched(gen, h['warmup']))}
     if self.disc is not None:
         disc = _adamw(list(self.disc.parameters()), lr=h['lr'], weight_decay=0., betas=(0.5, 0.9))
@@ -461,7 +474,9 @@ def train_args(p):
     p.add_argument('--gan-start', type=nonneg_int, default=50, help="step from which the autoencoder gets the GAN term")
     p.add_argument('--eval-res', type=positive_int, help="evaluation crop side (default: --res)")
     p.add_argument('--eval-items', type=positive_int, default=8, help="number of fixed evaluation crops")
-    add_train_args(p, precision='bf16', clip_grad=1.0, out_dir='runs/train')
+    p.add_argument('--perceptual-weight', type=nonneg_float, default=1.0, help="LPIPS weight in the reconstruction loss (0: L1 only)")
+    p.add_argument('--io-lr-scale', type=positive_float, default=1.0, help="learning-rate multiplier of the stem, latent layers and head")
+    add_train_args(p, precision='auto', clip_grad=1.0, out_dir='runs/train')
 
 def train_cli(args) -> int:
     "Run `dcae train` (holding the lock of --out while it writes)."
@@ -473,6 +488,7 @@ def train_cli(args) -> int:
                         eval_items=args.eval_items, save_every=args.save_every, log_every=args.log_every,
                         device=args.device, num_workers=args.num_workers, progress=not args.no_progress, verbose=True,
                         reuse=False, resume=args.resume, weight_decay=args.weight_decay, warmup=args.warmup,
-                        schedule=args.schedule, gan_start=args.gan_start)
+                        schedule=args.schedule, gan_start=args.gan_start, perceptual_weight=args.perceptual_weight,
+                        io_lr_scale=args.io_lr_scale)
     if _is_rank0(): print(f"trained model: {final}  (load with DCAE.from_pretrained('{final}'))")
     return 0

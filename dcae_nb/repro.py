@@ -96,8 +96,12 @@ def repro_dir() -> Path:
     if os.environ.get('DCAE_NB_REPRO_DIR'): return Path(os.environ['DCAE_NB_REPRO_DIR'])
     here = Path(__file__).resolve().parent.parent/'nbs'/'repro' if '__file__' in globals() else Path('repro').resolve()
     if here.is_dir(): return here
-    from importlib.resources import files
-    return Path(str(files('dcae_nb.repro_nbs')))
+    import importlib.util  # installed: dcae_nb/repro_nbs, a namespace package (no __init__.py), so take its folder
+    spec = importlib.util.find_spec('dcae_nb.repro_nbs')
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInputError("the reproduction notebooks are not installed with dcae_nb (no dcae_nb/repro_nbs): reinstall the "
+                            "package (pip install .), or set DCAE_NB_REPRO_DIR to a folder holding them (nbs/repro in a checkout).")
+    return Path(list(spec.submodule_search_locations)[0])
 
 def list_notebooks(folder=None) -> list[str]:
     "Names of the reproduction notebooks, in order (files `NN_name.ipynb`; `_` prefixed ones are scratch)."

@@ -66,6 +66,14 @@ def test_wheel_contains_data(tmp_path):
             'dcae_nb/repro_nbs/params/quick.yaml', 'dcae_nb/repro_nbs/params/smoke.yaml', 'dcae_nb/repro_nbs/params/full.yaml']
     want += [f'dcae_nb/repro_nbs/{p.name}' for p in sorted((root/'nbs'/'repro').glob('[0-9]*.ipynb'))]
     assert len(want) > 6 and not [n for n in want if n not in names], [n for n in want if n not in names]
+    # installed from the wheel (outside any checkout), the runner finds its notebooks and profiles
+    site = tmp_path/'site'; zipfile.ZipFile(whl).extractall(site)
+    code = ("from dcae_nb.repro import repro_dir, load_profile, list_notebooks; d = repro_dir(); "
+            "print(d, len(list_notebooks()), sorted(load_profile('smoke')))")
+    r = subprocess.run([os.sys.executable, '-c', code], capture_output=True, text=True, cwd=tmp_path,
+                       env={**os.environ, 'PYTHONPATH': str(site)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith(str(site/'dcae_nb'/'repro_nbs')) and '01_residual' in r.stdout, r.stdout
 
 
 def test_cache_dir_env(monkeypatch, tmp_path):

@@ -14,18 +14,7 @@ AE_TRAIN = ['--config', 'teach-f32c32', '--phase', '1', '--steps', '2', '--batch
             '--eval-data', 'embedded-eval', '--eval-items', '2', '--warmup', '1', '--precision', 'fp32', '--no-progress']
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def dcae(*args):
-    "Run `dcae ARGS` in-process; return (exit status, stdout, stderr). An exception escaping `main` fails the test."
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): rc = main([str(a) for a in args])
-    return rc, out.getvalue(), err.getvalue()
+from test_train_cli import dcae, _one_thread  # `dcae ARGS` in-process -> (status, stdout, stderr); one torch thread (autouse)
 
 
 def refused(rc, err, phrase, cmd=None):

@@ -73,6 +73,7 @@ def test_wrong_config_for_a_checkpoint(model):
     with pytest.raises(BadInputError, match='needs config='): from_diffusers(dsd)
     with pytest.raises(BadInputError, match='pass config='): from_efficientvit({})
     with pytest.raises(BadInputError, match='no diffusers AutoencoderDC form'): to_diffusers_state_dict(DCAE.from_config('teach-f8c4-conv'))
+    with pytest.raises(BadInputError, match='it has branch gates'): to_diffusers_state_dict(DCAE.from_config('teach-f32c32-gated'))
 
 
 def test_bad_folders(tmp_path):

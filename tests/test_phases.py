@@ -115,3 +115,24 @@ def test_phase3_crash_then_resume_is_bit_identical(tmp_path, start, monkeypatch)
     assert _diff(DCAE.from_pretrained(ref), DCAE.from_pretrained(got)) == set()
     loss = lambda d: [(r['step'], r['loss']) for r in read_log(d) if r['kind'] == 'train']
     assert loss(tmp_path / 'straight') == loss(tmp_path / 'crashed')
+
+
+def test_gated_recipe_groups_and_auto_precision(tmp_path):
+    "The gated teaching recipe trains through train_phase: the in/out layers get lr x io_lr_scale, 'auto' is recorded as chosen."
+    from dcae_nb.trainer import auto_precision
+    t = PhaseTask('teach-f32c32-gated', 1, 64, data='embedded-train', eval_data='embedded-eval', lr=1e-3, weight_decay=0.,
+                  io_lr_scale=0.1, perceptual_weight=0., log=lambda *a: None)
+    t.device = torch.device('cpu'); t.build()
+    (opt, _), = [t.optimizers(type('C', (), dict(steps=10))())['gen']]
+    main_g, io_g = opt.param_groups
+    assert main_g['initial_lr'] == 1e-3 and io_g['initial_lr'] == pytest.approx(1e-4)   # (before the warm-up multiplier)
+    io_names = {n for n, p in t.model.named_parameters() if any(p is q for q in io_g['params'])}
+    assert io_names and all(n.split('.')[1] in ('project_in', 'project_out') for n in io_names)
+    assert len(main_g['params']) + len(io_g['params']) == len(list(t.model.parameters()))
+    final = train_phase('teach-f32c32-gated', 1, out=tmp_path / 'g', precision='auto', io_lr_scale=0.1, perceptual_weight=0.,
+                        lr=1e-3, weight_decay=0., **{k: v for k, v in TINY.items() if k != 'gan_start'})
+    cfg = json.loads((tmp_path / 'g' / 'config.json').read_text())
+    assert cfg['train']['precision'] == auto_precision('cpu') and cfg['task']['io_lr_scale'] == 0.1
+    m = DCAE.from_pretrained(final)
+    assert m.config.branch_gates and m.config.head_norm == 'none'
+    assert 'io_lr_scale' not in PhaseTask('teach-f32c32', 1, 64, data='embedded-train', eval_data='embedded-eval', log=lambda *a: None).hp
