@@ -71,7 +71,7 @@ def set_trainable(model:nn.Module, patterns) -> list:
 # %% ../nbs/11_phases.ipynb #88302aa2
 PHASE_NAMES = {1: 'low-resolution full training', 2: 'high-resolution latent adaptation',
                3: 'low-resolution local refinement'}
-PAPER_OPTIM = {  # AdamW per phase, REFERENCE.md §2 [paper?]; phase 3's weight decay is not stated (0 here)
+PAPER_OPTIM = {  # AdamW per phase, paper §3.3 [paper?]; phase 3's weight decay is not stated (0 here)
     1: dict(lr=6.4e-5, weight_decay=0.1, betas=(0.9, 0.999)),
     2: dict(lr=1.6e-5, weight_decay=1e-3, betas=(0.9, 0.999)),
     3: dict(lr=5.4e-5, weight_decay=0.0, betas=(0.5, 0.9)),
