@@ -94,6 +94,8 @@ RUNS = [  # (fixed?, command line, phrase)
     (False, ['evaluate', '--size', '100', '--out', '{d}/x'], "is not a multiple of f"),
     (False, ['reproduce', '--only', '99', '--out', '{d}/x'], "--only '99' matches no notebook"),
     (False, ['reproduce', '--report-only', '--out', '{d}/x'], "holds no run (no run.json)"),
+    (False, ['fetch', 'weights', '--cache', '{d}/a_file'], "could not write into the cache"),
+    (False, ['evaluate', '--ae', '{d}/nowhere', '--out', '{d}/x'], "does not exist"),
 ]
 
 
@@ -150,6 +152,16 @@ def test_damaged_folders(env, case):
         rc, out, err = dcae(*argv)
         refused(rc, err, phrase, argv[0])
         assert not (env / 'x' / 'final').exists()
+
+
+def test_damaged_cached_metric_weights(tmp_path):
+    "A cached weight file with the right size but another sha256: named, with the command that fetches it again."
+    from dcae_nb.assets import find_asset, local_path, weight_path
+    from dcae_nb.metrics import LPIPS
+    a = find_asset('lpips-alex'); dst = local_path(a, tmp_path); dst.parent.mkdir(parents=True)
+    raw = bytearray(weight_path('lpips-alex').read_bytes()); raw[-20] ^= 0xFF; dst.write_bytes(bytes(raw))
+    with pytest.raises(DCAEError) as e: LPIPS('alex', cache=tmp_path)
+    assert 'does not match its sha256' in str(e.value) and 'dcae fetch weights' in str(e.value)
 
 
 def test_truncated_training_state(env, tmp_path):
