@@ -56,22 +56,23 @@ def save_safetensors(model_or_sd, path, metadata:dict|None=None):
 _DAMAGED = ("The file is damaged (cut short by a full disk or an interrupted copy) or is not what its name says: "
             "copy or download it again, or write it anew (save_pretrained, dcae convert, or the run that made it).")
 
+def _unreadable(path, kind:str, e:Exception) -> CheckpointError:
+    return CheckpointError(f"{path} cannot be read as {kind} ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}")
+
 def load_safetensors(path) -> dict:
     "Read a .safetensors file into a state dict (on the CPU); a damaged or foreign file is a `CheckpointError` naming it."
     from safetensors.torch import load_file
     path = Path(path)
     if not path.exists(): raise CheckpointError(f"no weight file at {path}.")
     try: return load_file(str(path))
-    except Exception as e:  # SafetensorError (header, truncation), OSError, ...
-        raise CheckpointError(f"{path} cannot be read as safetensors ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
+    except Exception as e: raise _unreadable(path, 'safetensors', e) from None  # SafetensorError (header, truncation), OSError
 
 def safetensors_metadata(path) -> dict:
     "The string metadata stored in a .safetensors header ({} when there is none)."
     from safetensors import safe_open
     try:
         with safe_open(str(path), 'pt') as f: return dict(f.metadata() or {})
-    except Exception as e:
-        raise CheckpointError(f"{path} cannot be read as safetensors ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
+    except Exception as e: raise _unreadable(path, 'safetensors', e) from None
 
 def read_json(path:Path, what:str='config') -> dict:
     "A JSON file as a dict; a broken one is a `CheckpointError` naming the file and what to do."
@@ -337,7 +338,7 @@ def to_efficientvit_state_dict(model:DCAE) -> dict:
 def _torch_weights(path:Path) -> dict:
     if path.suffix == '.safetensors': return load_safetensors(path)
     try: sd = torch.load(str(path), map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path} cannot be read as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:200]}). {_DAMAGED}") from None
+    except Exception as e: raise _unreadable(path, 'a PyTorch checkpoint', e) from None
     for k in ('state_dict', 'model', 'module'):
         if isinstance(sd, dict) and k in sd and isinstance(sd[k], dict): sd = sd[k]
     return sd

@@ -205,7 +205,7 @@ class RunFolderBusyError(DCAEError, RuntimeError):
     "Another process is writing into the same run folder."
 
 LOCK_NAME = '.dcae.lock'
-_HELD_LOCKS = {}  # resolved folder -> [fd, depth]: a process may re-enter its own lock
+_HELD_LOCKS = {}  # resolved folder -> fd of the lock this process holds (re-entering it is a no-op)
 
 @contextlib.contextmanager
 def run_lock(folder, # the run folder (created when missing)
@@ -214,14 +214,8 @@ def run_lock(folder, # the run folder (created when missing)
     "Hold `folder`'s lock while the block runs; raise `RunFolderBusyError` when another process holds it."
     folder = check_out_dir(folder, what); created = not folder.exists(); folder.mkdir(parents=True, exist_ok=True)
     key = str(folder.resolve())
-    if key in _HELD_LOCKS or int(os.environ.get('RANK', 0)) != 0:  # re-entry, or a non-zero torchrun rank (rank 0 locks)
-        if key in _HELD_LOCKS: _HELD_LOCKS[key][1] += 1
-        try: yield folder
-        finally:
-            if key in _HELD_LOCKS:
-                _HELD_LOCKS[key][1] -= 1
-                if not _HELD_LOCKS[key][1]: os.close(_HELD_LOCKS.pop(key)[0])
-        return
+    if key in _HELD_LOCKS or int(os.environ.get('RANK', 0)) != 0:  # re-entry (the outer block releases), or a non-zero
+        yield folder; return                                          # torchrun rank (rank 0 holds the lock for all)
     import fcntl
     path = folder / LOCK_NAME
     while True:
@@ -244,12 +238,11 @@ def run_lock(folder, # the run folder (created when missing)
         os.ftruncate(fd, 0)
         os.write(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(), command=command,
                                      started=datetime.datetime.now().isoformat(timespec='seconds'))).encode())
-        _HELD_LOCKS[key] = [fd, 1]
+        _HELD_LOCKS[key] = fd
     try: yield folder
     finally:
-        if fd is not None and key in _HELD_LOCKS:
-            _HELD_LOCKS[key][1] -= 1
-            if not _HELD_LOCKS[key][1]:
-                path.unlink(missing_ok=True)                  # while still locked: the next run locks a new file
-                if created and not any(folder.iterdir()): folder.rmdir()   # a run that wrote nothing leaves no folder
-                os.close(_HELD_LOCKS.pop(key)[0])
+        if fd is not None:
+            del _HELD_LOCKS[key]
+            path.unlink(missing_ok=True)                      # while still locked: the next run locks a new file
+            if created and not any(folder.iterdir()): folder.rmdir()   # a run that wrote nothing leaves no folder
+            os.close(fd)

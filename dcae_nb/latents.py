@@ -50,11 +50,6 @@ def ae_identity(ae:DCAE) -> dict:
     return dict(config=ae.config.name, weights_sha256=weights_hash(ae), latent_channels=ae.latent_channels,
                 spatial_compression=ae.spatial_compression, config_scaling_factor=ae.config.scaling_factor)
 
-def _model_dir(path, marker:str) -> Path:
-    "A folder holding `marker`, or a run folder whose final/ holds it."
-    p = Path(path).expanduser()
-    return p / 'final' if not (p / marker).exists() and (p / 'final' / marker).exists() else p
-
 def load_autoencoder(ae, # a DCAE, a model folder (config.json + weights), or a run folder with final/
                      device='cpu') -> DCAE:
     "The autoencoder to encode or decode with, in eval mode."
@@ -419,7 +414,7 @@ def load_dit(path, # a DiT run's final/ folder (or the run folder)
              device='auto') -> tuple:
     "(model in eval mode, its dit.json record) from a folder written by `train_dit` / `dcae train-dit`."
     from dcae_nb.checkpoints import load_state_dict_checked, load_safetensors, read_json
-    p = _model_dir(path, DIT_RECORD)
+    p = model_folder(path)  # a run folder's final/
     if not (p / DIT_RECORD).exists():
         raise CheckpointError(f"{p} holds no {DIT_RECORD}: expected the final/ folder of a `dcae train-dit` run.")
     rec = read_json(p / DIT_RECORD, 'DiT record')   # a broken file: an error naming it and what to do
