@@ -1,5 +1,5 @@
 # dcae_nb: two commands on a fresh machine (README.md):
-#   make reproduce   set up .venv, fetch what the main job needs, run the main job (quick profile, embedded photos)
+#   make reproduce   set up .venv, fetch weights and photos, run the main job (quick profile; SEED=N for another base seed)
 #   make test        set up .venv, check notebooks and package are in sync and clean, nbdev_test, pytest tests
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -45,8 +45,8 @@ pytest: install weights
 
 test: check-clean nbtest pytest
 
-reproduce: install weights
-	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT)
+reproduce: install weights photos
+	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT) $(if $(SEED),--seed $(SEED))
 
 # Copy a finished run's report, results and figures (not the models) to data/repro-$(PROFILE) for committing.
 publish:

@@ -275,7 +275,9 @@ METRICS = ('psnr', 'ssim', 'lpips', 'rfid', 'kid')
 def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` and `.latent(h, w)`
              dataset, # a dataset of (3, H, W) items in [-1, 1] (e.g. `CenterCrops`, `Tiles`)
              metrics=METRICS, batch_size:int=8, device='cpu', cache=None, lpips_net:str='alex',
-             max_items:int|None=None, progress:bool=True) -> dict:
+             max_items:int|None=None, progress:bool=True,
+             per_image:bool=False, # also each image's PSNR, SSIM and LPIPS (row['per_image']), for paired comparisons
+            ) -> dict:
     "Reconstruct `dataset` with each method; return per-method metric values, the weights used and one example input."
     from tqdm.auto import tqdm
     bad = [m for m in metrics if m not in METRICS]
@@ -303,6 +305,7 @@ def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` 
         r, row = per[m.name], dict(method=m.name, f=m.f, latent=m.latent(h, w), n=n)
         for k in ('psnr', 'ssim', 'lpips'):
             if r[k]: v = torch.cat(r[k]); row[k] = float(v[torch.isfinite(v)].mean()) if torch.isfinite(v).any() else float('inf')
+        if per_image: row['per_image'] = {k: torch.cat(r[k]).double().tolist() for k in ('psnr', 'ssim', 'lpips') if r[k]}
         if inc is not None:
             fr, ff = torch.cat(real_feats).double().numpy(), torch.cat(r['feats']).double().numpy()
             if 'rfid' in metrics: row['rfid'] = fid_from_features(fr, ff) if n >= 2 else None

@@ -6,18 +6,43 @@
 from __future__ import annotations
 import datetime, hashlib, json, math, os, shlex, sys, time, traceback
 from pathlib import Path
-from .core import BadInputError, DCAEError, machine_info, atomic_write_text, check_out_dir, run_lock
+from .core import BadInputError, DCAEError, machine_info, atomic_write_text, check_out_dir, run_lock, nonneg_int
 
 # %% auto #0
-__all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'RULE_FIELDS', 'CLAIM_FIELDS', 'PROFILES', 'judge', 'check_claim',
+__all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
+           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'PROFILES', 'effect_interval', 'judge', 'check_claim',
            'write_json_atomic', 'write_results', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters',
-           'check_parameters', 'run_notebook', 'reproduce', 'collect', 'build_report', 'write_report', 'reproduce_args',
-           'reproduce_cli']
+           'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line', 'build_report',
+           'write_report', 'reproduce_args', 'reproduce_cli']
 
 # %% ../nbs/16_repro.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
-RULE_FIELDS = {'greater': ('a', 'b'), 'less': ('a', 'b'), 'increasing': ('values',), 'ratio': ('measured', 'paper'),
-               'at_least': ('value', 'bound'), 'at_most': ('value', 'bound'), 'unmeasurable': ()}
+INCONCLUSIVE = "inconclusive at this budget"
+CHECK_PASSED, CHECK_FAILED, PREDICTED = "check passed", "check failed", "predicted"
+RULE_FIELDS = {'effect': ('values',), 'greater': ('a', 'b'), 'less': ('a', 'b'), 'increasing': ('values',),
+               'ratio': ('measured', 'paper'), 'at_least': ('value', 'bound'), 'at_most': ('value', 'bound'), 'unmeasurable': ()}
+
+def effect_interval(values, level:float=0.95) -> dict:
+    "Mean, standard error and two-sided t-interval at `level` of per-seed effects (finite values only)."
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    n, nan = len(v), float('nan')
+    if n == 0: return dict(n=0, mean=nan, se=nan, lo=nan, hi=nan, level=level)
+    m = sum(v) / n
+    if n == 1: return dict(n=1, mean=m, se=nan, lo=nan, hi=nan, level=level)
+    from scipy.stats import t
+    se = math.sqrt(sum((x - m) ** 2 for x in v) / (n - 1) / n)
+    h = float(t.ppf(0.5 + level / 2, n - 1)) * se
+    return dict(n=n, mean=m, se=se, lo=m - h, hi=m + h, level=level)
+
+def _judge_effect(rule:dict) -> tuple[str, str]:
+    "Verdict of a per-seed effect (positive = the paper's direction) from its interval over seeds."
+    e, sesoi, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('sesoi', 0.0), rule.get('min_n', 3)
+    u, g = rule.get('unit', ''), (lambda v: f"{v:+.3g}")
+    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} seed(s): at least {max(2, min_n)} needed for an interval"
+    txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} seeds"
+    if e['hi'] < sesoi: return NOT_REPRODUCED, txt + (f": below the smallest effect of interest {g(sesoi)}{u}" if sesoi > 0 else ": excludes the paper's direction")
+    if e['lo'] > 0: return REPRODUCED, txt + ": excludes zero in the paper's direction"
+    return INCONCLUSIVE, txt + ": includes zero"
 
 def _missing(v):
     if v is None: return True
@@ -29,6 +54,9 @@ def judge(rule:dict) -> tuple[str, str]:
     kind = rule.get('kind')
     if kind not in RULE_FIELDS: raise BadInputError(f"unknown rule kind {kind!r}: expected one of {sorted(RULE_FIELDS)}.")
     if kind == 'unmeasurable': return NOT_MEASURABLE, rule.get('reason', 'not measurable in this setting')
+    if kind == 'effect':
+        if not rule.get('values') or all(_missing(v) for v in rule['values']): return NOT_MEASURABLE, rule.get('reason') or 'no measurement'
+        return _judge_effect(rule)
     missing = [f for f in RULE_FIELDS[kind] if _missing(rule.get(f))]
     if missing: return NOT_MEASURABLE, rule.get('reason') or f"no measurement for {', '.join(missing)}"
     m, fmt = rule.get('margin', 0.0), (lambda v: f"{v:.4g}")
@@ -53,13 +81,19 @@ def judge(rule:dict) -> tuple[str, str]:
 
 # %% ../nbs/16_repro.ipynb #cfcc3da5
 CLAIM_FIELDS = ('id', 'claim', 'source', 'paper', 'kit', 'setting', 'rule')
+CLAIM_KINDS = ('experiment', 'check', 'prediction')
 
 def check_claim(c:dict) -> dict:
-    "Validate one claim dict and add its `verdict` and `reason`."
+    "Validate one claim dict and add its `kind` (default experiment), `verdict` and `reason`."
     missing = [k for k in CLAIM_FIELDS if k not in c]
     if missing: raise BadInputError(f"claim {c.get('id', '?')!r} lacks field(s) {missing}; a claim needs {list(CLAIM_FIELDS)}.")
+    kind = c.get('kind', 'experiment')
+    if kind not in CLAIM_KINDS: raise BadInputError(f"claim {c.get('id', '?')!r}: kind {kind!r}, expected one of {CLAIM_KINDS}.")
     verdict, reason = judge(c['rule'])
-    return {**c, 'verdict': verdict, 'reason': reason}
+    if kind == 'check': verdict = {REPRODUCED: CHECK_PASSED, NOT_REPRODUCED: CHECK_FAILED}.get(verdict, verdict)
+    if kind == 'prediction' and verdict in (REPRODUCED, NOT_REPRODUCED):
+        reason, verdict = f"{'agrees' if verdict == REPRODUCED else 'disagrees'} with the paper: {reason}", PREDICTED
+    return {**c, 'kind': kind, 'verdict': verdict, 'reason': reason}
 
 def _jsonable(o):
     if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
@@ -165,14 +199,23 @@ def run_notebook(name:str, params:dict, out:Path, folder=None, kernel:str='pytho
 def reproduce(profile:str='quick', # smoke | quick | full
               only:list|None=None, # notebook names or numbers to run (default: all)
               out=None, # run folder (default runs/reproduce-<profile>)
-              device:str='cpu', # cpu | cuda | auto
+              device:str='auto', # cpu | cuda | auto (a GPU when there is one)
               force:bool=False, # rerun notebooks that finished earlier
               folder=None, # where the notebooks are (default: repro_dir())
               command:str|None=None, # the command line, recorded in the report
+              seed:int|None=None, # base seed of every notebook that declares `seed` (seeds seed, seed+1, ...; None: the profile's)
+              data=None, # training photos (folder) for every notebook that trains (None: the profile's)
+              eval_data=None, # evaluation photos (folder); also the high-resolution photos unless `hires_data` is given
+              hires_data=None, # high-resolution evaluation photos (folder)
              ) -> Path:
     "Run the reproduction notebooks under `profile` and write `REPORT.md`; returns the report's path."
     from dcae_nb.core import resolve_device
     resolve_device(device)   # fail now, not inside a notebook, when CUDA is asked for and absent
+    for k, v in (('data', data), ('eval_data', eval_data), ('hires_data', hires_data)):
+        if v is not None and not Path(v).expanduser().is_dir():
+            raise BadInputError(f"--{k.replace('_', '-')} {v}: not a folder; give a folder of photos (jpg, png, ...).")
+    over = {k: str(Path(v).expanduser().resolve()) for k, v in (('data', data), ('eval_data', eval_data), ('hires_data', hires_data or eval_data)) if v is not None}
+    if seed is not None: over['seed'] = int(seed)
     folder = Path(folder or repro_dir())
     names, prof = list_notebooks(folder), load_profile(profile, folder)
     if only:
@@ -183,6 +226,7 @@ def reproduce(profile:str='quick', # smoke | quick | full
             sel += [m for m in match if m not in sel]
         names = sel
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
+    prof = {n: dict(prof.get(n, {}), **{k: v for k, v in over.items() if k in notebook_parameters(folder/f'{n}.ipynb')}) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
 
@@ -225,6 +269,24 @@ def collect(out) -> tuple[dict, list]:
         results.append(dict(notebook=name, failed=failed, claims=[], figures=[], setting={}))
     return run, results
 
+def tally(claims) -> dict:
+    "Counts of the verdicts, experiments apart from checks and predictions."
+    claims = list(claims)
+    n = lambda kind, v: sum(c.get('kind', 'experiment') == kind and c['verdict'] == v for c in claims)
+    return dict(claims=len(claims),
+                experiments={v: n('experiment', v) for v in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)},
+                not_measurable=sum(c['verdict'] == NOT_MEASURABLE for c in claims),
+                checks={v: n('check', v) for v in (CHECK_PASSED, CHECK_FAILED)},
+                predictions=sum(c['verdict'] == PREDICTED for c in claims))
+
+def tally_line(claims) -> str:
+    "One sentence: what was measured and how it came out, apart from what was only counted or predicted."
+    t = tally(claims); e = t['experiments']; k = t['checks']
+    return (f"{t['claims']} claims. Experiments measured at kit scale: {sum(e.values())} ({e[REPRODUCED]} reproduced, "
+            f"{e[NOT_REPRODUCED]} not reproduced, {e[INCONCLUSIVE]} inconclusive at this budget). Not measurable here: "
+            f"{t['not_measurable']}. Checks (arithmetic, counted quantities): {sum(k.values())} ({k[CHECK_PASSED]} passed, "
+            f"{k[CHECK_FAILED]} failed). Predictions (derived, not measured): {t['predictions']}.")
+
 def build_report(out) -> str:
     "REPORT.md text for run folder `out`."
     run, results = collect(out)
@@ -240,12 +302,10 @@ def build_report(out) -> str:
     other = [f"{r['notebook']} at {rev(r)}" for r in results if r.get('machine') and rev(r) != (m.get('git_rev') or 'unknown')]
     lines += ([f"- notebooks run at another revision: {', '.join(other)}"] if other else []) + [""]
     claims = [(r['notebook'], c) for r in results for c in r.get('claims', [])]
-    counts = {v: sum(c['verdict'] == v for _, c in claims) for v in (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE)}
-    lines += [f"**{len(claims)} claims: {counts[REPRODUCED]} reproduced, {counts[NOT_REPRODUCED]} not reproduced, "
-              f"{counts[NOT_MEASURABLE]} not measurable here.**", "",
-              "| notebook | claim | source | paper | kit | setting | verdict |", "|---|---|---|---|---|---|---|"]
+    lines += [f"**{tally_line(c for _, c in claims)}**", "",
+              "| notebook | kind | claim | source | paper | kit | setting | verdict |", "|---|---|---|---|---|---|---|---|"]
     for nb, c in claims:
-        lines.append(f"| {nb} | {_md(c['claim'])} | {_md(c['source'])} | {_md(c['paper'])} | {_md(c['kit'])} | "
+        lines.append(f"| {nb} | {c.get('kind', 'experiment')} | {_md(c['claim'])} | {_md(c['source'])} | {_md(c['paper'])} | {_md(c['kit'])} | "
                      f"{_md(c['setting'])} | **{c['verdict']}** ({_md(c['reason'])}) |")
     for r in results:
         lines += ["", f"## {r['notebook']}", ""]
@@ -268,8 +328,12 @@ def reproduce_args(p):
     p.add_argument('--profile', default='quick', choices=PROFILES, help="smoke (seconds, for tests), quick (< 30 min on 2 CPU cores), full (GPU, hours)")
     p.add_argument('--only', nargs='+', metavar='NB', help="run only these notebooks (names like 01_residual, or numbers like 1 3)")
     p.add_argument('--out', default=None, help="run folder (default runs/reproduce-PROFILE)")
-    p.add_argument('--device', default='cpu', help="cpu, cuda or auto")
+    p.add_argument('--device', default='auto', help="cpu, cuda or auto (a GPU when there is one)")
     p.add_argument('--force', action='store_true', help="rerun notebooks that finished earlier with the same parameters")
+    p.add_argument('--seed', type=nonneg_int, default=None, help="base seed: the notebooks train seeds SEED, SEED+1, ... (default: the profile's, 0)")
+    p.add_argument('--data', default=None, metavar='DIR', help="your training photos (a folder) instead of the fetched train split")
+    p.add_argument('--eval-data', default=None, metavar='DIR', help="your evaluation photos (a folder), also used for the high-resolution checks")
+    p.add_argument('--hires-data', default=None, metavar='DIR', help="your high-resolution evaluation photos (default: --eval-data, else the fetched hires split)")
     p.add_argument('--report-only', action='store_true', help="only rebuild REPORT.md from the run folder")
 
 def reproduce_cli(args) -> int:
@@ -279,7 +343,8 @@ def reproduce_cli(args) -> int:
         if not (out/'run.json').exists(): raise BadInputError(f"{out} holds no run (no run.json): run 'dcae reproduce' first.")
         print(f"report: {write_report(out)}"); return 0
     cmd = 'dcae ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith('dcae') else None
-    rep = reproduce(args.profile, args.only, out, args.device, args.force, command=cmd)
+    rep = reproduce(args.profile, args.only, out, args.device, args.force, command=cmd, seed=args.seed, data=args.data,
+                    eval_data=args.eval_data, hires_data=args.hires_data)
     run = json.loads((out/'run.json').read_text())
     failed = [n for n, r in run['notebooks'].items() if r['status'] == 'failed']
     print(f"report: {rep}")

@@ -3,15 +3,14 @@ import ast, json, re
 from pathlib import Path
 import nbformat, pytest
 from dcae_nb.core import BadInputError
-from dcae_nb.repro import (PROFILES, REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, list_notebooks, load_profile,
-                           notebook_parameters, check_parameters, reproduce, repro_dir, run_notebook)
+from dcae_nb.repro import (PROFILES, REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
+                           list_notebooks, load_profile, notebook_parameters, check_parameters, reproduce, repro_dir, run_notebook)
 
 NOTEBOOKS = list_notebooks()
-COMMON = {'out_dir', 'device', 'profile', 'model_store', 'threads'}  # every notebook declares these
-VERDICTS = {REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE}
-# keys of the shared training recipe: notebooks that declare one must agree on it within a profile (model reuse)
-RECIPE = ('res', 'batch', 'steps', 'data', 'eval_data', 'seed', 'eval_every', 'eval_items', 'hires', 'p2_steps', 'p2_batch',
-          'p3_steps', 'p3_batch')
+COMMON = {'out_dir', 'device', 'profile'}  # every notebook declares these
+VERDICTS = {REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED}
+# the shared training recipe: notebooks that declare it must agree on it within a profile (model reuse)
+RECIPE = ('recipe', 'seed')
 
 
 def _nb(name): return nbformat.read(str(repro_dir() / f'{name}.ipynb'), as_version=4)
@@ -56,11 +55,21 @@ def test_profiles_share_the_recipe(profile):
     for k, by_nb in seen.items(): assert len({json.dumps(v) for v in by_nb.values()}) == 1, (profile, k, by_nb)
 
 
-def test_shared_recipe_cell_identical():
-    "The shared recipe cell (model store naming, phases) is the same text in every notebook that has it."
-    cells = {n: c.source for n in NOTEBOOKS for c in _nb(n).cells if c.cell_type == 'code' and c.source.startswith('# shared recipe')}
-    assert len(cells) >= 4, sorted(cells)
-    assert len(set(cells.values())) == 1, f"the shared recipe cell differs between {sorted(cells)}"
+def test_no_cell_copied():
+    "No code cell of more than three lines appears in two reproduction notebooks: shared code lives in dcae_nb.recipe."
+    seen = {}
+    for n in NOTEBOOKS:
+        for c in _nb(n).cells:
+            if c.cell_type == 'code' and c.source.count('\n') >= 3: seen.setdefault(c.source, []).append(n)
+    copies = {src.splitlines()[0][:60]: ns for src, ns in seen.items() if len(set(ns)) > 1}
+    assert not copies, copies
+
+
+def test_trainers_declare_recipe():
+    "Every notebook with a model store declares the recipe as one parameter, and a base seed."
+    for n in NOTEBOOKS:
+        declared = notebook_parameters(repro_dir() / f'{n}.ipynb')
+        if 'model_store' in declared: assert {'recipe', 'seed'} <= set(declared), n
 
 
 def test_bad_parameter_name(tmp_path):

@@ -3,8 +3,9 @@ import contextlib, io, json
 from pathlib import Path
 import nbformat, pytest
 from dcae_nb.core import BadInputError
-from dcae_nb.repro import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, build_report, write_report, write_results,
-                           write_json_atomic, check_claim, check_parameters, load_profile, reproduce, run_notebook, collect)
+from dcae_nb.repro import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
+                           build_report, write_report, write_results, write_json_atomic, check_claim, check_parameters,
+                           load_profile, reproduce, run_notebook, collect, tally)
 from dcae_nb.cli import main
 
 
@@ -19,9 +20,15 @@ CLAIMS = [
     _claim('ratio', dict(kind='ratio', measured=2.4, paper=2.27, rel_tol=0.25)),           # reproduced
     _claim('gpu', dict(kind='ratio', measured=None, paper=17.9, reason='no GPU on this machine')),  # not measurable
     _claim('imagenet', dict(kind='unmeasurable', reason='needs ImageNet')),                # not measurable
+    _claim('seeds-win', dict(kind='effect', values=[1.9, 2.4, 2.1], unit=' dB')),          # interval over seeds excludes 0
+    _claim('seeds-lose', dict(kind='effect', values=[-1.9, -2.4, -2.1], unit=' dB')),      # excludes the paper's direction
+    _claim('seeds-straddle', dict(kind='effect', values=[1.0, -0.8, 0.3], unit=' dB')),    # inconclusive at this budget
+    _claim('tokens', dict(kind='ratio', measured=4, paper=4, rel_tol=0.0), kind='check'),  # a count: a check
+    _claim('macs', dict(kind='ratio', measured=4.05, paper=4.46, rel_tol=0.5), kind='prediction'),  # derived: predicted
 ]
 WANT = {'wins': REPRODUCED, 'noise': NOT_REPRODUCED, 'trend': NOT_REPRODUCED, 'ratio': REPRODUCED,
-        'gpu': NOT_MEASURABLE, 'imagenet': NOT_MEASURABLE}
+        'gpu': NOT_MEASURABLE, 'imagenet': NOT_MEASURABLE, 'seeds-win': REPRODUCED, 'seeds-lose': NOT_REPRODUCED,
+        'seeds-straddle': INCONCLUSIVE, 'tokens': CHECK_PASSED, 'macs': PREDICTED}
 
 
 @pytest.fixture
@@ -39,8 +46,9 @@ def run_dir(tmp_path):
 
 def test_every_verdict(run_dir):
     rep = build_report(run_dir)
-    assert '6 claims: 2 reproduced, 2 not reproduced, 2 not measurable here' in rep
-    rows = {l.split('|')[2].strip(): l for l in rep.splitlines() if l.startswith('| 01_demo')}
+    assert ('11 claims. Experiments measured at kit scale: 7 (3 reproduced, 3 not reproduced, 1 inconclusive at this budget). '
+            'Not measurable here: 2. Checks (arithmetic, counted quantities): 1 (1 passed, 0 failed). Predictions (derived, not measured): 1.') in rep
+    rows = {l.split('|')[3].strip(): l for l in rep.splitlines() if l.startswith('| 01_demo')}
     for cid, verdict in WANT.items():
         row = rows[f'claim {cid}.']
         assert f'**{verdict}**' in row and 'toy, 32 px, 2 steps' in row and '1.0 [paper?]' in row, row
@@ -115,7 +123,7 @@ def test_run_failed_ran_skipped(tmp_path):
     run = json.loads((out / 'run.json').read_text())
     assert run['notebooks']['01_fails']['status'] == 'failed' and 'boom from the fixture' in run['notebooks']['01_fails']['error']
     assert run['notebooks']['02_works']['status'] == 'ran'
-    assert '1 claims: 1 reproduced' in rep and 'boom from the fixture' in rep
+    assert '1 claims. Experiments measured at kit scale: 1 (1 reproduced' in rep and 'boom from the fixture' in rep
     assert run_notebook('02_works', dict(x=3, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
     assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # new parameters: runs again
     assert '**not reproduced**' in build_report(out)
@@ -149,3 +157,33 @@ def test_only_matches_nothing(tmp_path):
         reproduce('smoke', only=['nothing_like_this'], out=tmp_path)
     rc, err = _cli('--profile', 'smoke', '--only', '99', '--out', str(tmp_path))
     assert rc == 2 and "--only '99' matches no notebook" in err
+
+
+def test_tally_counts_each_verdict_once():
+    "The tally puts every claim in exactly one bin, and a check or a prediction never counts as reproduced."
+    judged = [check_claim(c) for c in CLAIMS]
+    t = tally(judged)
+    bins = sum(t['experiments'].values()) + t['not_measurable'] + sum(t['checks'].values()) + t['predictions']
+    assert bins == t['claims'] == len(CLAIMS)
+    assert t['experiments'][REPRODUCED] == 3 and t['checks'][CHECK_PASSED] == 1 and t['predictions'] == 1
+    failed = check_claim(_claim('bad-count', dict(kind='ratio', measured=5, paper=4, rel_tol=0.0), kind='check'))
+    assert failed['verdict'] == CHECK_FAILED
+
+
+def test_reproduce_overrides(tmp_path):
+    "--seed, --data and --eval-data reach every notebook that declares them; a missing folder is one clear error."
+    nbs = tmp_path / 'nbs'
+    _fixture_nb(nbs, '01_seeded', "seed = 0\ndata = None\neval_data = None\nhires_data = None")
+    nb = nbformat.read(str(nbs / '01_seeded.ipynb'), as_version=4)
+    nb.cells[0].source += "\nseed = 0\ndata = None\neval_data = None\nhires_data = None"
+    nb.cells[1].source = ("from dcae_nb.repro import write_results\n"
+                          "write_results(out_dir, '01_seeded', [dict(id='a', claim='c.', source='s', paper='p', kit=f'{seed} {data} {eval_data} {hires_data}', "
+                          "setting='toy', rule=dict(kind='unmeasurable', reason='fixture'))])")
+    nbformat.write(nb, str(nbs / '01_seeded.ipynb'))
+    (nbs / 'params' / 'smoke.yaml').write_text("01_seeded:\n  x: 1\n")
+    mine, theirs = tmp_path / 'mine', tmp_path / 'theirs'; mine.mkdir(); theirs.mkdir()
+    reproduce('smoke', out=tmp_path / 'out', folder=nbs, device='cpu', seed=7, data=mine, eval_data=theirs)
+    kit = json.loads((tmp_path / 'out' / '01_seeded' / 'results.json').read_text())['claims'][0]['kit']
+    assert kit == f"7 {mine.resolve()} {theirs.resolve()} {theirs.resolve()}", kit
+    with pytest.raises(BadInputError, match='--eval-data .*not a folder'):
+        reproduce('smoke', out=tmp_path / 'out2', folder=nbs, device='cpu', eval_data=tmp_path / 'nope')
