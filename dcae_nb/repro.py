@@ -123,7 +123,7 @@ def write_results(out_dir, # the run folder of this notebook
     return res
 
 # %% ../nbs/16_repro.ipynb #23bf0ed8
-PROFILES = ('smoke', 'quick', 'full')
+PROFILES = ('smoke', 'quick', 'long', 'full')
 
 def repro_dir() -> Path:
     "Folder holding the reproduction notebooks: `$DCAE_NB_REPRO_DIR`, the checkout's `nbs/repro`, or the packaged copy."
@@ -325,7 +325,7 @@ def write_report(out) -> Path:
 # %% ../nbs/16_repro.ipynb #1c2ac91a
 def reproduce_args(p):
     "Arguments of `dcae reproduce`."
-    p.add_argument('--profile', default='quick', choices=PROFILES, help="smoke (seconds, for tests), quick (< 30 min on 2 CPU cores), full (GPU, hours)")
+    p.add_argument('--profile', default='quick', choices=PROFILES, help="smoke (seconds, for tests), quick (about 30 min on 2 CPU cores), long (at most about 150 min on 2 CPU cores, resumable), full (GPU, hours)")
     p.add_argument('--only', nargs='+', metavar='NB', help="run only these notebooks (names like 01_residual, or numbers like 1 3)")
     p.add_argument('--out', default=None, help="run folder (default runs/reproduce-PROFILE)")
     p.add_argument('--device', default='auto', help="cpu, cuda or auto (a GPU when there is one)")

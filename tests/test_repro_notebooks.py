@@ -74,7 +74,7 @@ def test_trainers_declare_recipe():
 
 def test_bad_parameter_name(tmp_path):
     name = NOTEBOOKS[0]
-    with pytest.raises(BadInputError, match=r"unknown parameter\(s\) \['stepz'\]. It declares: .*steps"):
+    with pytest.raises(BadInputError, match=r"unknown parameter\(s\) \[.stepz.\]. It declares: .*recipe"):
         run_notebook(name, dict(stepz=3), tmp_path)
     with pytest.raises(BadInputError, match="no reproduction notebook 'nope'"):
         run_notebook('nope', {}, tmp_path)
