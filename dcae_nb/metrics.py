@@ -277,6 +277,7 @@ def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` 
              metrics=METRICS, batch_size:int=8, device='cpu', cache=None, lpips_net:str='alex',
              max_items:int|None=None, progress:bool=True,
              per_image:bool=False, # also each image's PSNR, SSIM and LPIPS (row['per_image']), for paired comparisons
+             kid_subsets:int=100, kid_subset_size:int=1000, # KID: mean and spread over random subsets of this size
             ) -> dict:
     "Reconstruct `dataset` with each method; return per-method metric values, the weights used and one example input."
     from tqdm.auto import tqdm
@@ -309,7 +310,7 @@ def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` 
         if inc is not None:
             fr, ff = torch.cat(real_feats).double().numpy(), torch.cat(r['feats']).double().numpy()
             if 'rfid' in metrics: row['rfid'] = fid_from_features(fr, ff) if n >= 2 else None
-            if 'kid' in metrics and n >= 2: row['kid'], row['kid_std'] = kid_from_features(fr, ff)
+            if 'kid' in metrics and n >= 2: row['kid'], row['kid_std'] = kid_from_features(fr, ff, kid_subsets, kid_subset_size)
         rows.append(row)
     weights = {'lpips': lp.weights_source if lp else None, 'fid': inc.weights_source if inc else None}
     return dict(rows=rows, n=n, size=[int(h), int(w)], weights=weights, example=example)
