@@ -114,7 +114,7 @@ def test_two_processes(env, tmp_path):
     env_ = {**os.environ, 'OMP_NUM_THREADS': '1'}
     for k in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT'): env_.pop(k, None)
     args = ['train-dit', '--model', 'DiT-T', '--latents', str(env['dir'] / 'cache'), '--steps', '2', '--batch', '4',
-            '--no-progress', '--device', 'cpu', *TINY]
+            '--no-progress', '--device', 'cpu', '--precision', 'fp32', *TINY]  # fp32: 'auto' may pick bf16, whose sums differ by process count
     script = tmp_path / 'dcae_cmd.py'
     script.write_text("import sys\nfrom dcae_nb.cli import main\nsys.exit(main())\n")
     p = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2', str(script),

@@ -147,7 +147,7 @@ def test_cli_report_only_rebuilds(run_dir):
 
 
 def test_unknown_profile(tmp_path):
-    with pytest.raises(BadInputError, match="unknown profile 'huge': expected one of smoke, quick, full"): load_profile('huge')
+    with pytest.raises(BadInputError, match="unknown profile 'huge': expected one of smoke, quick, long, full"): load_profile('huge')
     with contextlib.redirect_stderr(io.StringIO()) as err: assert main(['reproduce', '--profile', 'huge', '--out', str(tmp_path)]) == 2
     assert "argument --profile: invalid choice: 'huge'" in err.getvalue() and 'Traceback' not in err.getvalue()
 
