@@ -272,6 +272,13 @@ class Autoencoder:
 # %% ../nbs/08_metrics.ipynb #44f23f33
 METRICS = ('psnr', 'ssim', 'lpips', 'rfid', 'kid')
 
+_NETS = {}
+def _metric_net(cls, *args, device='cpu'):
+    "A metric network (`LPIPS`, `InceptionFeatures`) built once per process, settings and device: evaluate is called often."
+    key = (cls.__name__, *map(str, args), str(device))
+    if key not in _NETS: _NETS[key] = cls(*args).to(device)
+    return _NETS[key]
+
 def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` and `.latent(h, w)`
              dataset, # a dataset of (3, H, W) items in [-1, 1] (e.g. `CenterCrops`, `Tiles`)
              metrics=METRICS, batch_size:int=8, device='cpu', cache=None, lpips_net:str='alex',
@@ -285,8 +292,8 @@ def evaluate(methods:list, # callables x → reconstruction, with `.name`, `.f` 
     if bad: raise BadInputError(f"unknown metrics {bad}: expected some of {', '.join(METRICS)}.")
     n = len(dataset) if max_items is None else min(len(dataset), max_items)
     if n == 0: raise BadInputError("the evaluation dataset is empty.")
-    lp = LPIPS(lpips_net, cache).to(device) if 'lpips' in metrics else None
-    inc = InceptionFeatures(cache).to(device) if {'rfid', 'kid'} & set(metrics) else None
+    lp = _metric_net(LPIPS, lpips_net, cache, device=device) if 'lpips' in metrics else None
+    inc = _metric_net(InceptionFeatures, cache, device=device) if {'rfid', 'kid'} & set(metrics) else None
     per = {m.name: {k: [] for k in ('psnr', 'ssim', 'lpips', 'feats')} for m in methods}
     real_feats, example = [], None
     for i in tqdm(range(0, n, batch_size), desc='evaluate', disable=not progress):

@@ -196,7 +196,6 @@ class _Stack:
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return self.x[i]
 
-_NETS = {}
 def measure(methods:dict, # {name: DCAE model or function of a batch}
             x, # (N, 3, H, W) images in [-1, 1], or a dataset of them
             fid:bool=False, # also rFID and KID (Inception features; at least 4 images)
