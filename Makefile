@@ -1,6 +1,10 @@
 # dcae_nb: two commands on a fresh machine (README.md):
 #   make reproduce   set up .venv, fetch weights and photos, run the main job (quick profile; SEED=N for another base seed)
 #   make test        set up .venv, check notebooks and package are in sync and clean, nbdev_test, pytest tests
+# and for readers and developers:
+#   make lab         JupyterLab on nbs/ with the project's kernel (notebooks open with their saved figures)
+#   make notebooks   re-execute the teaching notebooks and save their outputs (NB=01_shortcuts for one; SLOW=1 for #| slow cells)
+#   make docs        build the static documentation site into _docs/ (from the saved outputs; no Quarto)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,12 +13,13 @@ PROFILE ?= quick
 OUT    ?= runs/reproduce-$(PROFILE)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test check-clean nbtest pytest reproduce publish weights photos lock
+.PHONY: install test check-clean nbtest pytest reproduce publish weights photos lock lab notebooks docs browser-deps
 
 $(STAMP): requirements-ci.txt setup.py settings.ini
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements-ci.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name dcae_nb --display-name dcae_nb >/dev/null
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -40,10 +45,29 @@ photos: install
 nbtest: install weights
 	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
 
-pytest: install weights
+pytest: install weights browser-deps
 	$(BIN)/python -m pytest tests -q -ra
 
 test: check-clean nbtest pytest
+
+# Debian's Chromium for the browser test (tests/test_browser.py), where this machine can install it (root, apt);
+# elsewhere the test is skipped and says why.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$$DCAE_CHROMIUM" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "could not install chromium: the browser test will be skipped"; \
+	else echo "no chromium and no root apt-get: the browser test will be skipped (apt-get install chromium)"; fi
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+notebooks: install weights
+	$(BIN)/python tools/run_notebooks.py $(NB) $(if $(SLOW),--slow)
+
+docs: install
+	$(BIN)/python tools/build_docs.py
 
 reproduce: install weights photos
 	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT) $(if $(SEED),--seed $(SEED))

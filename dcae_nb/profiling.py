@@ -584,6 +584,15 @@ def format_report(rep:dict) -> str:
     return '\n'.join(L)
 
 # %% ../nbs/15_profiling.ipynb #ae5f1048
+def _plain_log_ticks(axes, xticks):
+    "Log axes labelled with plain numbers: x at the measured token counts, y at 1-2-5 steps (no overlapping 10^k labels)."
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    for ax in axes:
+        ax.xaxis.set_major_locator(FixedLocator(xticks)); ax.xaxis.set_major_formatter(plain)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5))); ax.yaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter()); ax.yaxis.set_minor_formatter(NullFormatter())
+
 def plot_report(rep:dict, axes=None):
     "Throughput and memory against tokens (log-log), and throughput against resolution when several were measured."
     import matplotlib.pyplot as plt
@@ -608,7 +617,8 @@ def plot_report(rep:dict, axes=None):
             axes[2].semilogy([r['res'] for r in rs], [r['samples_s'] for r in rs], 'o-', label=' '.join(key))
         axes[2].set(xlabel='resolution (px)', ylabel='samples / s', title='throughput against resolution')
         axes[2].legend(fontsize=6)
-    axes[0].legend(fontsize=6)
+    axes[0].legend(fontsize=6); axes[1].legend(fontsize=6)
+    _plain_log_ticks(axes[:2], sorted({r['tokens'] for r in rep['results']}))
     mc = rep['machine']
     axes[0].figure.suptitle(f"{mc.get('gpu') or mc.get('cpu')}, {rep['precision']}, torch {mc.get('torch')}, {mc.get('date')}", fontsize=8)
     axes[0].figure.tight_layout()

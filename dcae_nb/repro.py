@@ -207,6 +207,7 @@ def reproduce(profile:str='quick', # smoke | quick | full
               data=None, # training photos (folder) for every notebook that trains (None: the profile's)
               eval_data=None, # evaluation photos (folder); also the high-resolution photos unless `hires_data` is given
               hires_data=None, # high-resolution evaluation photos (folder)
+              released=None, # local folders of released DC-AE checkpoints (diffusers or efficientvit format) to evaluate too
              ) -> Path:
     "Run the reproduction notebooks under `profile` and write `REPORT.md`; returns the report's path."
     from dcae_nb.core import resolve_device
@@ -216,6 +217,10 @@ def reproduce(profile:str='quick', # smoke | quick | full
             raise BadInputError(f"--{k.replace('_', '-')} {v}: not a folder; give a folder of photos (jpg, png, ...).")
     over = {k: str(Path(v).expanduser().resolve()) for k, v in (('data', data), ('eval_data', eval_data), ('hires_data', hires_data or eval_data)) if v is not None}
     if seed is not None: over['seed'] = int(seed)
+    if released:
+        bad = [r for r in released if not Path(r).expanduser().is_dir()]
+        if bad: raise BadInputError(f"--released {bad[0]}: not a folder; give local checkpoint folders (config.json + weights), e.g. a diffusers download.")
+        over['released'] = [str(Path(r).expanduser().resolve()) for r in released]
     folder = Path(folder or repro_dir())
     names, prof = list_notebooks(folder), load_profile(profile, folder)
     if only:
@@ -334,6 +339,7 @@ def reproduce_args(p):
     p.add_argument('--data', default=None, metavar='DIR', help="your training photos (a folder) instead of the fetched train split")
     p.add_argument('--eval-data', default=None, metavar='DIR', help="your evaluation photos (a folder), also used for the high-resolution checks")
     p.add_argument('--hires-data', default=None, metavar='DIR', help="your high-resolution evaluation photos (default: --eval-data, else the fetched hires split)")
+    p.add_argument('--released', nargs='+', default=None, metavar='DIR', help="local folders of released DC-AE checkpoints (e.g. a diffusers download) that 04_reconstruction evaluates beside the kit's models (default: none)")
     p.add_argument('--report-only', action='store_true', help="only rebuild REPORT.md from the run folder")
 
 def reproduce_cli(args) -> int:
@@ -344,7 +350,7 @@ def reproduce_cli(args) -> int:
         print(f"report: {write_report(out)}"); return 0
     cmd = 'dcae ' + ' '.join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv and sys.argv[0].endswith('dcae') else None
     rep = reproduce(args.profile, args.only, out, args.device, args.force, command=cmd, seed=args.seed, data=args.data,
-                    eval_data=args.eval_data, hires_data=args.hires_data)
+                    eval_data=args.eval_data, hires_data=args.hires_data, released=args.released)
     run = json.loads((out/'run.json').read_text())
     failed = [n for n, r in run['notebooks'].items() if r['status'] == 'failed']
     print(f"report: {rep}")

@@ -78,6 +78,7 @@ RUNS = [  # (fixed?, command line, phrase)
     (True, ['latents', '--ae', '{d}/ae_run', '--out', '{d}/a_file'], "that is a file, not a folder"),
     (True, ['sample', '--dit', '{d}/dit_run', '--ae', '{d}/ae_run', '--out', '{d}/a_file'], "that is a file, not a folder"),
     (True, ['reproduce', '--profile', 'smoke', '--only', '01', '--out', '{d}/a_file'], "that is a file, not a folder"),
+    (True, ['reproduce', '--profile', 'smoke', '--only', '04', '--released', '{d}/no_such_ckpt', '--out', '{d}/r'], "--released"),
     (True, ['evaluate', '--out', '{d}/a_file'], "that is a file, not a folder"),
     (True, ['convert', '{d}/ae_run', '--out', '{d}/a_file'], "that is a file, not a folder"),
     (True, ['train', *AE_TRAIN, '--resume', '--out', '{d}/empty_run'], "holds no checkpoint to continue"),

@@ -1,0 +1,43 @@
+"The wheel a practitioner gets from `pip install .`: installed in a fresh venv, `dcae reproduce` runs from any folder."
+import os, shutil, subprocess, sys, sysconfig, venv
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def _build_wheel(tmp_path) -> Path:
+    src = tmp_path/'src'  # build from a copy: setuptools writes build/ and *.egg-info next to setup.py
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns('.venv', '.git', 'build', 'dist', 'runs', '*.egg-info',
+                                                             '__pycache__', '_docs', '_proc', '.pytest_cache', 'tests'))
+    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
+                        str(tmp_path/'dist'), str(src)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return next((tmp_path/'dist').glob('dcae_nb-*.whl'))
+
+
+def test_wheel_in_fresh_venv_runs_reproduce(tmp_path):
+    "pip install of the wheel into a new venv (dependencies seen through a .pth, so nothing is downloaded), then"
+    "`dcae reproduce --profile smoke` from an unrelated folder finds its notebooks and profiles and writes a report."
+    if not (ROOT/'setup.py').exists(): pytest.skip('not a source checkout')
+    whl = _build_wheel(tmp_path)
+    env_dir = tmp_path/'venv'
+    venv.EnvBuilder(with_pip=True).create(env_dir)  # ensurepip: offline, from the bundled wheel
+    py = env_dir/'bin'/'python'
+    site = subprocess.run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # this interpreter's packages (torch, papermill, ...) without its own dcae_nb: a plain path line in a .pth
+    # adds the folder but does not run the editable install's finder that lives there
+    Path(site, 'deps.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
+    r = subprocess.run([str(py), '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', '--disable-pip-version-check',
+                        str(whl)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = subprocess.run([str(py), '-c', 'import dcae_nb; print(dcae_nb.__file__)'], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(site), (r.stdout, r.stderr[-1000:])  # the wheel's copy, not the checkout
+    work = tmp_path/'elsewhere'; work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH',)}
+    r = subprocess.run([str(env_dir/'bin'/'dcae'), 'reproduce', '--profile', 'smoke', '--only', '01',
+                        '--out', 'out', '--device', 'cpu'], capture_output=True, text=True, cwd=work, env=env, timeout=900)
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-3000:])
+    assert (work/'out'/'REPORT.md').exists() and (work/'out'/'01_residual'/'results.json').exists()
