@@ -80,8 +80,18 @@ def _open_notebook(page, base, name):
     page.wait_for_timeout(1500)        # let any dialog or metadata rewrite show itself
 
 
-def _check_rendered(page, name, min_images=1):
+def _check_rendered(page, name, min_images=1, min_shown=1):
+    "No dialog; the saved figures are in the notebook JupyterLab loaded (its model), and the first `min_shown` of"
+    "them are drawn (JupyterLab 4 draws only the cells near the viewport, so figures far down are counted in the model)."
+    saved = page.evaluate("() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells; let n = 0;"
+                          " for (let i = 0; i < cells.length; i++) { const c = cells.get(i); if (c.type !== 'code') continue;"
+                          "   n += c.outputs.toJSON().filter(o => o.data && o.data['image/png']).length; } return n; }")
+    assert saved >= min_images, f"{name}: {saved} saved figures in the notebook JupyterLab opened"
+    min_images = min_shown
     assert page.locator('.jp-Dialog').count() == 0, f"{name}: a dialog opened ({page.locator('.jp-Dialog').inner_text()[:200]})"
+    sel = '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img'
+    try: page.wait_for_function(f"() => document.querySelectorAll({sel!r}).length >= {min_images}", timeout=30_000)
+    except Exception: pass                                       # counted (and reported) below
     imgs = page.eval_on_selector_all('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img',
                                      'els => els.map(e => e.complete && e.naturalWidth > 0)')
     assert len(imgs) >= min_images and all(imgs), f"{name}: {len(imgs)} saved figures shown, {imgs.count(False)} broken"
@@ -94,13 +104,14 @@ def test_lab_shows_saved_figures_and_runs(lab, browser):
     page = browser.new_page(viewport={'width': 1400, 'height': 1000})
     errors = []; page.on('pageerror', lambda e: errors.append(str(e)))
     _open_notebook(page, base, 'index.ipynb'); _check_rendered(page, 'index.ipynb')
-    _open_notebook(page, base, '01_shortcuts.ipynb'); _check_rendered(page, '01_shortcuts.ipynb')
+    _open_notebook(page, base, '01_shortcuts.ipynb'); _check_rendered(page, '01_shortcuts.ipynb', min_shown=0)
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_function(
         "() => { const w = window.jupyterapp.shell.currentWidget; const cells = w.content.model.cells; let done = true;"
-        " for (let i = 0; i < cells.length; i++) { const c = cells.get(i);"
-        "   if (c.type === 'code' && c.sharedModel.getSource().trim() && c.executionCount === null) done = false; }"
-        " return done && w.sessionContext.session.kernel.status === 'idle'; }", timeout=240_000)
+        " let failed = false; for (let i = 0; i < cells.length; i++) { const c = cells.get(i); if (c.type !== 'code') continue;"
+        "   if (c.sharedModel.getSource().trim() && c.executionCount === null) done = false;"
+        "   if (c.outputs.toJSON().some(o => o.output_type === 'error')) failed = true; }"
+        " return (done || failed) && w.sessionContext.session.kernel.status === 'idle'; }", timeout=240_000)
     outs = page.evaluate(
         "() => { const cells = window.jupyterapp.shell.currentWidget.content.model.cells; const r = [];"
         " for (let i = 0; i < cells.length; i++) { const c = cells.get(i); if (c.type === 'code') r.push(c.outputs.toJSON()); }"

@@ -72,3 +72,21 @@ def test_read_only_cache_through_cli(tmp_path, capsys, tiny_weights, monkeypatch
     assert main(['fetch', 'weights', '--cache', str(tmp_path/'c'), '--quiet']) == 2
     err = capsys.readouterr().err
     assert err.startswith('dcae fetch: error: the cache') and 'not writable' in err and 'Traceback' not in err
+
+
+def test_every_option_has_help_and_default():
+    "Every option of every `dcae` command says what it is; `--help` shows its default (the formatter adds it)."
+    import argparse
+    from dcae_nb.cli import COMMANDS, build_parser
+    missing = []
+    for cmd in COMMANDS:
+        p = build_parser(cmd)
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction) or not a.option_strings: continue
+            if not (a.help or '').strip() or a.help == argparse.SUPPRESS: missing.append(f"{cmd} {a.option_strings[0]}")
+        text = p.format_help()
+        for a in p._actions:
+            if (a.option_strings and a.default not in (None, False, argparse.SUPPRESS) and a.help
+                    and 'default' not in a.help.lower()):
+                assert '(default:' in text, f"dcae {cmd} --help does not show defaults"
+    assert not missing, f"options without help text: {missing}"
