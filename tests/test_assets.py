@@ -50,17 +50,9 @@ def test_pkgdata_and_manifests():
     with pytest.raises(BadInputError, match="'photos' or 'weights'"): read_manifest('models')
 
 
-def test_wheel_contains_data(tmp_path):
+def test_wheel_contains_data(tmp_path, built_wheel):
     "A plain (non-editable) wheel ships data/ as dcae_nb.pkgdata and the reproduction notebooks and profiles as dcae_nb.repro_nbs."
-    root = Path(__file__).parents[1]
-    if not (root/'setup.py').exists(): pytest.skip('not a source checkout')
-    src = tmp_path/'src'  # build from a copy: setuptools writes build/ and *.egg-info next to setup.py
-    shutil.copytree(root, src, ignore=shutil.ignore_patterns('.venv', '.git', 'build', 'dist', 'runs', '*.egg-info',
-                                                             '__pycache__', '_docs', '_proc', '.pytest_cache', 'tests'))
-    r = subprocess.run([os.sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
-                        str(tmp_path), str(src)], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    whl = next(tmp_path.glob('dcae_nb-*.whl'))
+    root, whl = Path(__file__).parents[1], built_wheel
     names = zipfile.ZipFile(whl).namelist()
     want = ['dcae_nb/pkgdata/photos.csv', 'dcae_nb/pkgdata/weights.csv', 'dcae_nb/pkgdata/paper_numbers.json',
             'dcae_nb/repro_nbs/params/quick.yaml', 'dcae_nb/repro_nbs/params/smoke.yaml', 'dcae_nb/repro_nbs/params/full.yaml']

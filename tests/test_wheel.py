@@ -1,26 +1,12 @@
 "The wheel a practitioner gets from `pip install .`: installed in a fresh venv, `dcae reproduce` runs from any folder."
-import os, shutil, subprocess, sys, sysconfig, venv
+import os, subprocess, sysconfig, venv
 from pathlib import Path
-import pytest
-
-ROOT = Path(__file__).parents[1]
 
 
-def _build_wheel(tmp_path) -> Path:
-    src = tmp_path/'src'  # build from a copy: setuptools writes build/ and *.egg-info next to setup.py
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns('.venv', '.git', 'build', 'dist', 'runs', '*.egg-info',
-                                                             '__pycache__', '_docs', '_proc', '.pytest_cache', 'tests'))
-    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w',
-                        str(tmp_path/'dist'), str(src)], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    return next((tmp_path/'dist').glob('dcae_nb-*.whl'))
-
-
-def test_wheel_in_fresh_venv_runs_reproduce(tmp_path):
+def test_wheel_in_fresh_venv_runs_reproduce(tmp_path, built_wheel):
     "pip install of the wheel into a new venv (dependencies seen through a .pth, so nothing is downloaded), then"
     "`dcae reproduce --profile smoke` from an unrelated folder finds its notebooks and profiles and writes a report."
-    if not (ROOT/'setup.py').exists(): pytest.skip('not a source checkout')
-    whl = _build_wheel(tmp_path)
+    whl = built_wheel
     env_dir = tmp_path/'venv'
     venv.EnvBuilder(with_pip=True).create(env_dir)  # ensurepip: offline, from the bundled wheel
     py = env_dir/'bin'/'python'

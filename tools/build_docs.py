@@ -104,11 +104,9 @@ def _params_table(obj) -> str:
     if not rows: return ''
     return '<table><tr><th>parameter</th><th>type</th><th>default</th><th>what it is</th></tr>' + ''.join(rows) + '</table>'
 
-def _defined_in(qualname:str, modidx:dict, mod:str, page:str='') -> str:
-    "The notebook page that defines a symbol (nbdev's index, dcae_nb/_modidx.py, says whether the module exports it)."
-    hit = modidx.get(mod, {}).get(f'{mod}.{qualname}')
-    if not hit or not page: return ''
-    return page
+def _exported(qualname:str, modidx:dict, mod:str) -> bool:
+    "Whether nbdev's index (dcae_nb/_modidx.py) lists `qualname` as defined in module `mod`."
+    return f'{mod}.{qualname}' in modidx.get(mod, {})
 
 def api_page(mod:str, modidx:dict, nb_of:dict) -> tuple:
     "(title, body html) of the API page for module `mod`."
@@ -121,7 +119,7 @@ def api_page(mod:str, modidx:dict, nb_of:dict) -> tuple:
     for name in names:
         obj = getattr(m, name, None)
         if obj is None: continue
-        link = _defined_in(name, modidx, mod, src)
+        link = src if src and _exported(name, modidx, mod) else ''
         head = f'<a href="{link}">{html.escape(name)}</a>' if link else html.escape(name)
         kind = 'class' if inspect.isclass(obj) else 'function' if callable(obj) else 'value'
         parts.append(f'<h2 id="{name.lower()}">{head} <small>({kind})</small></h2>')
@@ -135,7 +133,7 @@ def api_page(mod:str, modidx:dict, nb_of:dict) -> tuple:
         if inspect.isclass(obj):
             for meth, f in inspect.getmembers(obj, callable):
                 if meth.startswith('_') or meth not in vars(obj): continue
-                if getattr(f, '__module__', mod) not in (mod, None) and not _defined_in(f'{name}.{meth}', modidx, mod, src or 'x'): continue
+                if getattr(f, '__module__', mod) not in (mod, None) and not _exported(f'{name}.{meth}', modidx, mod): continue
                 parts.append(f'<h3 id="{name.lower()}.{meth.lower()}"><code>{html.escape(name)}.{html.escape(meth)}</code></h3>')
                 parts.append(f'<code class="sig">{html.escape(meth + _signature(f))}</code>')
                 parts.append(_md(inspect.getdoc(f) or ''))

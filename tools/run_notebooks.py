@@ -61,21 +61,16 @@ def _gpu() -> bool:
     try: import torch; return torch.cuda.is_available()
     except ImportError: return False
 
-def _skipped(cell, slow:bool) -> bool:
-    "`#| eval: false` never runs; `#| slow` runs with --slow; `#| gpu` runs with --slow on a machine with CUDA."
-    d = directives(cell.source)
+def _skipped(d:dict, slow:bool) -> bool:
+    "Whether a cell with directives `d` is skipped: `#| eval: false` never runs; `#| slow` runs with --slow; `#| gpu` runs with --slow on a machine with CUDA."
     if d.get('eval', '').lower() == 'false': return True
     if 'gpu' in d: return not (slow and _gpu())
     return not slow and 'slow' in d
 
 def machine() -> str:
     "A short description of this machine for the dated line on slow outputs."
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): cpu = line.split(':', 1)[1].strip(); break
-    except OSError: pass
-    return f"{cpu}, {os.cpu_count()} cores"
+    from dcae_nb.core import cpu_name
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 def _png(data:str, max_width:int=1100) -> str:
     "Re-encode a base64 PNG as an optimised palette PNG (a fraction of the bytes, no visible change for plots)."
@@ -120,7 +115,8 @@ def run_notebook(path, slow:bool=False, verbose:bool=True) -> tuple:
     try:
         for cell, h in zip(nb.cells, hashes):
             if cell.cell_type != 'code': continue
-            if _skipped(cell, slow):
+            d = directives(cell.source)
+            if _skipped(d, slow):
                 prev = old.get(cell.get('id'))
                 if not (prev is not None and prev.get('metadata', {}).get(KEY) == h): cell.outputs = []
                 if not cell.outputs: cell.metadata.pop(KEY, None)
@@ -130,7 +126,7 @@ def run_notebook(path, slow:bool=False, verbose:bool=True) -> tuple:
             if shell.exc:
                 err = f"{path.name}: cell {cell.get('id')} raised {shell.exc!r}"; break
             cell.outputs = _tidy(cell.outputs)
-            if any(f in directives(cell.source) for f in SLOW_FLAGS):
+            if any(f in d for f in SLOW_FLAGS):
                 cell.outputs.append({'output_type': 'stream', 'name': 'stdout',
                                      'text': _RAN.format(date=date.today(), machine=machine(), secs=time.time() - t0)})
             cell.metadata[KEY] = h
@@ -166,10 +162,10 @@ def main(argv=None):
                              max_tasks_per_child=1) as ex:
         results = list(ex.map(run_notebook, paths, [a.slow] * len(paths)))
     errors = [e for _, _, e in results if e]
-    subprocess_clean = subprocess.run([str(Path(sys.executable).parent / 'nbdev_clean')], cwd=ROOT)
+    clean = subprocess.run([str(Path(sys.executable).parent / 'nbdev_clean')], cwd=ROOT)
     total = sum(p.stat().st_size for p in paths)
     print(f"{len(paths) - len(errors)} of {len(paths)} notebooks executed; {total / 1e6:.1f} MB on disk")
     if errors: sys.exit('\n'.join(errors))
-    if subprocess_clean.returncode: sys.exit('nbdev_clean failed')
+    if clean.returncode: sys.exit('nbdev_clean failed')
 
 if __name__ == '__main__': main()
