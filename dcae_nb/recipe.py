@@ -14,8 +14,8 @@ from .repro import effect_interval
 
 # %% auto #0
 __all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'train', 'run_info', 'eval_curve',
-           'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'paper', 'paper_table',
-           'hardware', 'make_recipe', 'Session']
+           'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'side_by_side', 'dit_job',
+           'paper', 'paper_table', 'hardware', 'make_recipe', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -227,8 +227,56 @@ def fmt_effect(values, unit:str='dB', digits:int=2) -> str:
     "'+1.23 dB [0.80, 1.66] (95 %, 3 seeds)': the mean effect and its interval over seeds."
     e = effect_interval(values)
     if e['n'] == 0: return 'not measured'
-    if e['n'] == 1: return f"{e['mean']:+.{digits}f} {unit} (1 seed: no interval)"
-    return f"{e['mean']:+.{digits}f} {unit} [{e['lo']:+.{digits}f}, {e['hi']:+.{digits}f}] (95 %, {e['n']} seeds)"
+    u = f" {unit}" if unit else ''
+    if e['n'] == 1: return f"{e['mean']:+.{digits}f}{u} (1 seed: no interval)"
+    return f"{e['mean']:+.{digits}f}{u} [{e['lo']:+.{digits}f}, {e['hi']:+.{digits}f}] (95 %, {e['n']} seeds)"
+
+# %% ../nbs/18_recipe.ipynb #846eb6bb
+def side_by_side(fn, # a module-level function of one job (spawned workers import it by name)
+                 jobs:list, workers:int=2, progress:bool=True, desc:str='jobs') -> list:
+    "`[fn(j) for j in jobs]`, run in `workers` spawned processes (in this one when workers is 1 or there is one job)."
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(jobs), desc=f"{desc} ({min(workers, len(jobs))} side by side)", disable=not progress or not jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        out = []
+        for j in jobs: out.append(fn(j)); bar.update()
+        bar.close(); return out
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    res = [None] * len(jobs)
+    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context('spawn')) as ex:
+        futs = {ex.submit(fn, j): i for i, j in enumerate(jobs)}
+        for fu in as_completed(futs): res[futs[fu]] = fu.result(); bar.update()
+    bar.close(); return res
+
+def dit_job(job:dict) -> dict:
+    """One job of `06_latent_dit`: train a latent-DiT arm for each step budget in `job['budgets']` (continuing the shorter
+    run), sample it and take the samples' Inception features; or, with `job['images']` (a .pt file of {name: images}), only
+    the Inception features of those image sets."""
+    import shutil
+    from dcae_nb.latents import train_dit, sample_images
+    from dcae_nb.metrics import InceptionFeatures, inception_features
+    if job.get('threads'): torch.set_num_threads(job['threads'])
+    if job.get('images'):
+        inc = InceptionFeatures()
+        return {k: inception_features(x, inc, device=job.get('device', 'cpu')) for k, x in torch.load(job['images']).items()}
+    inc = InceptionFeatures() if job.get('fid') else None
+    out, prev = {}, None
+    for steps in sorted(job['budgets']):
+        folder = Path(job['out']) / f"dit-{job['arm']}-s{job['seed']}-{steps}st"
+        if prev is not None and not folder.exists(): shutil.copytree(prev, folder)   # continue the shorter run to `steps`
+        t0 = time.time()
+        final = train_dit(job['cache'], job['model'], steps=steps, batch=job['batch'], out=folder, lr=job['lr'], warmup=job['warmup'],
+                          precision=job['precision'], seed=job['seed'], log_every=job['log_every'], device=job['device'], progress=False)
+        t1 = time.time()
+        x, y = sample_images(final, job['ae'], n=job['n_samples'], cfg_scale=job['cfg_scale'], sampler=job['sampler'], steps=job['sample_steps'],
+                             seed=job['seed'], batch=50, device=job['device'], return_labels=True)
+        t2 = time.time()
+        torch.save(dict(x=x, y=y), folder / 'samples.pt')
+        out[steps] = dict(final=str(final), samples=str(folder / 'samples.pt'), train_seconds=t1 - t0, sample_seconds=t2 - t1,
+                          features=inception_features(x, inc, device=job['device']) if inc is not None else None)
+        prev = folder
+    return out
 
 # %% ../nbs/18_recipe.ipynb #6ee4fc4f
 def paper(*keys) -> str:

@@ -19,7 +19,7 @@ __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CH
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
 INCONCLUSIVE = "inconclusive at this budget"
 CHECK_PASSED, CHECK_FAILED, PREDICTED = "check passed", "check failed", "predicted"
-RULE_FIELDS = {'effect': ('values',), 'greater': ('a', 'b'), 'less': ('a', 'b'), 'increasing': ('values',),
+RULE_FIELDS = {'effect': ('values',), 'all': ('rules',), 'greater': ('a', 'b'), 'less': ('a', 'b'),
                'ratio': ('measured', 'paper'), 'at_least': ('value', 'bound'), 'at_most': ('value', 'bound'), 'unmeasurable': ()}
 
 def effect_interval(values, level:float=0.95) -> dict:
@@ -36,13 +36,26 @@ def effect_interval(values, level:float=0.95) -> dict:
 
 def _judge_effect(rule:dict) -> tuple[str, str]:
     "Verdict of a per-seed effect (positive = the paper's direction) from its interval over seeds."
-    e, sesoi, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('sesoi', 0.0), rule.get('min_n', 3)
+    e, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('min_n', 3)
+    sesoi, ni = rule.get('sesoi', 0.0), rule.get('noninferiority')
     u, g = rule.get('unit', ''), (lambda v: f"{v:+.3g}")
     if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} seed(s): at least {max(2, min_n)} needed for an interval"
     txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} seeds"
+    if ni is not None:   # "matches or beats": the interval must stay above -ni (worse by less than the stated amount)
+        if e['lo'] > -ni: return REPRODUCED, txt + f": above the non-inferiority bound {g(-ni)}{u}"
+        if e['hi'] < -ni: return NOT_REPRODUCED, txt + f": worse than the non-inferiority bound {g(-ni)}{u}"
+        return INCONCLUSIVE, txt + f": includes the non-inferiority bound {g(-ni)}{u}"
     if e['hi'] < sesoi: return NOT_REPRODUCED, txt + (f": below the smallest effect of interest {g(sesoi)}{u}" if sesoi > 0 else ": excludes the paper's direction")
     if e['lo'] > 0: return REPRODUCED, txt + ": excludes zero in the paper's direction"
     return INCONCLUSIVE, txt + ": includes zero"
+
+def _judge_all(rule:dict) -> tuple[str, str]:
+    "Several effects that must all hold (e.g. LPIPS and KID): reproduced when all are, not reproduced when any is not, else not measurable / inconclusive."
+    parts = [(r.get('name', f'part {i + 1}'), judge(r)) for i, r in enumerate(rule['rules'])]
+    vs = [v for _, (v, _) in parts]
+    v = (NOT_REPRODUCED if NOT_REPRODUCED in vs else REPRODUCED if all(x == REPRODUCED for x in vs) else
+         NOT_MEASURABLE if NOT_MEASURABLE in vs else INCONCLUSIVE)   # a claim on both needs both measured
+    return v, '; '.join(f"{n}: {x} ({why})" for n, (x, why) in parts)
 
 def _missing(v):
     if v is None: return True
@@ -53,25 +66,21 @@ def judge(rule:dict) -> tuple[str, str]:
     "The verdict and a one-line reason for a claim's `rule`."
     kind = rule.get('kind')
     if kind not in RULE_FIELDS: raise BadInputError(f"unknown rule kind {kind!r}: expected one of {sorted(RULE_FIELDS)}.")
+    if 'margin' in rule: raise BadInputError(f"rule {kind!r} has a 'margin': assumed margins are gone; judge an experiment by "
+                                             "per-seed effects (kind='effect', with a stated 'sesoi' or 'noninferiority').")
     if kind == 'unmeasurable': return NOT_MEASURABLE, rule.get('reason', 'not measurable in this setting')
     if kind == 'effect':
         if not rule.get('values') or all(_missing(v) for v in rule['values']): return NOT_MEASURABLE, rule.get('reason') or 'no measurement'
         return _judge_effect(rule)
+    if kind == 'all':
+        if not rule.get('rules'): raise BadInputError("rule 'all' needs a non-empty list 'rules' of rules.")
+        return _judge_all(rule)
     missing = [f for f in RULE_FIELDS[kind] if _missing(rule.get(f))]
     if missing: return NOT_MEASURABLE, rule.get('reason') or f"no measurement for {', '.join(missing)}"
-    m, fmt = rule.get('margin', 0.0), (lambda v: f"{v:.4g}")
-    if kind in ('greater', 'less'):
-        d = rule['a'] - rule['b'] if kind == 'greater' else rule['b'] - rule['a']
-        ok = d >= m
-        return (REPRODUCED if ok else NOT_REPRODUCED), f"difference {fmt(d)} {'≥' if ok else '<'} margin {fmt(m)}"
-    if kind == 'increasing':
-        v, tol = list(rule['values']), rule.get('tol', 0.0)
-        steps = [b - a for a, b in zip(v, v[1:])]
-        bad = [i for i, s in enumerate(steps) if s < -tol]
-        if bad: return NOT_REPRODUCED, f"decreases at step {bad[0]+1} by {fmt(-steps[bad[0]])} (> tol {fmt(tol)})"
-        total = v[-1] - v[0]
-        ok = total >= m
-        return (REPRODUCED if ok else NOT_REPRODUCED), f"rise {fmt(total)} {'≥' if ok else '<'} margin {fmt(m)}"
+    fmt = lambda v: f"{v:.4g}"
+    if kind in ('greater', 'less'):   # one counted quantity against another (checks)
+        ok = rule['a'] > rule['b'] if kind == 'greater' else rule['a'] < rule['b']
+        return (REPRODUCED if ok else NOT_REPRODUCED), f"{fmt(rule['a'])} {'>' if kind == 'greater' else '<'} {fmt(rule['b'])}: {'yes' if ok else 'no'}"
     if kind == 'ratio':
         dev = rule['measured'] / rule['paper'] - 1
         ok = abs(dev) <= rule.get('rel_tol', 0.15)

@@ -14,9 +14,11 @@ def _claim(id, rule, **kw):
                      rule=rule), **kw)
 
 CLAIMS = [
-    _claim('wins', dict(kind='greater', a=20.5, b=12.2, margin=1.5)),                     # reproduced
-    _claim('noise', dict(kind='greater', a=13.0, b=12.2, margin=1.5)),                    # inside the margin: not reproduced
-    _claim('trend', dict(kind='increasing', values=[0.5, 3.0, 1.0], margin=0.1, tol=0.2)),  # falls: not reproduced
+    _claim('wins', dict(kind='greater', a=20.5, b=12.2), kind='check'),                  # a counted quantity: check passed
+    _claim('noise', dict(kind='effect', values=[0.2, 0.3, 0.25], sesoi=1.0)),              # real but below what matters: not reproduced
+    _claim('both', dict(kind='all', rules=[dict(kind='effect', values=[0.02, 0.03, 0.025], name='LPIPS'),
+                                           dict(kind='effect', values=[0.01, -0.02, 0.0], name='KID')])),  # one straddles: inconclusive
+    _claim('matches', dict(kind='effect', values=[-0.002, 0.001, 0.0], noninferiority=0.01)),  # within the stated bound
     _claim('ratio', dict(kind='ratio', measured=2.4, paper=2.27, rel_tol=0.25)),           # reproduced
     _claim('gpu', dict(kind='ratio', measured=None, paper=17.9, reason='no GPU on this machine')),  # not measurable
     _claim('imagenet', dict(kind='unmeasurable', reason='needs ImageNet')),                # not measurable
@@ -26,7 +28,7 @@ CLAIMS = [
     _claim('tokens', dict(kind='ratio', measured=4, paper=4, rel_tol=0.0), kind='check'),  # a count: a check
     _claim('macs', dict(kind='ratio', measured=4.05, paper=4.46, rel_tol=0.5), kind='prediction'),  # derived: predicted
 ]
-WANT = {'wins': REPRODUCED, 'noise': NOT_REPRODUCED, 'trend': NOT_REPRODUCED, 'ratio': REPRODUCED,
+WANT = {'wins': CHECK_PASSED, 'noise': NOT_REPRODUCED, 'both': INCONCLUSIVE, 'matches': REPRODUCED, 'ratio': REPRODUCED,
         'gpu': NOT_MEASURABLE, 'imagenet': NOT_MEASURABLE, 'seeds-win': REPRODUCED, 'seeds-lose': NOT_REPRODUCED,
         'seeds-straddle': INCONCLUSIVE, 'tokens': CHECK_PASSED, 'macs': PREDICTED}
 
@@ -46,8 +48,8 @@ def run_dir(tmp_path):
 
 def test_every_verdict(run_dir):
     rep = build_report(run_dir)
-    assert ('11 claims. Experiments measured at kit scale: 7 (3 reproduced, 3 not reproduced, 1 inconclusive at this budget). '
-            'Not measurable here: 2. Checks (arithmetic, counted quantities): 1 (1 passed, 0 failed). Predictions (derived, not measured): 1.') in rep
+    assert ('12 claims. Experiments measured at kit scale: 7 (3 reproduced, 2 not reproduced, 2 inconclusive at this budget). '
+            'Not measurable here: 2. Checks (arithmetic, counted quantities): 2 (2 passed, 0 failed). Predictions (derived, not measured): 1.') in rep
     rows = {l.split('|')[3].strip(): l for l in rep.splitlines() if l.startswith('| 01_demo')}
     for cid, verdict in WANT.items():
         row = rows[f'claim {cid}.']
@@ -143,7 +145,7 @@ def test_cli_report_only_empty(tmp_path):
 def test_cli_report_only_rebuilds(run_dir):
     (run_dir / 'REPORT.md').unlink(missing_ok=True)
     with contextlib.redirect_stdout(io.StringIO()): assert main(['reproduce', '--report-only', '--out', str(run_dir)]) == 0
-    assert '(3 reproduced, 3 not reproduced, 1 inconclusive at this budget)' in (run_dir / 'REPORT.md').read_text()
+    assert '(3 reproduced, 2 not reproduced, 2 inconclusive at this budget)' in (run_dir / 'REPORT.md').read_text()
 
 
 def test_unknown_profile(tmp_path):
@@ -165,7 +167,7 @@ def test_tally_counts_each_verdict_once():
     t = tally(judged)
     bins = sum(t['experiments'].values()) + t['not_measurable'] + sum(t['checks'].values()) + t['predictions']
     assert bins == t['claims'] == len(CLAIMS)
-    assert t['experiments'][REPRODUCED] == 3 and t['checks'][CHECK_PASSED] == 1 and t['predictions'] == 1
+    assert t['experiments'][REPRODUCED] == 3 and t['experiments'][INCONCLUSIVE] == 2 and t['checks'][CHECK_PASSED] == 2 and t['predictions'] == 1
     failed = check_claim(_claim('bad-count', dict(kind='ratio', measured=5, paper=4, rel_tol=0.0), kind='check'))
     assert failed['verdict'] == CHECK_FAILED
 
