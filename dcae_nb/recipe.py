@@ -95,7 +95,7 @@ def _data_key(data) -> str:
 def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, precision:str|None=None) -> dict:
     "Everything that defines one run: its `train_phase` arguments, its store folder and the runs it depends on."
     if phase not in (1, 2, 3): raise BadInputError(f"phase: expected 1, 2 or 3, got {phase!r}.")
-    ok = {1: (None,), 2: (None, 'lowres-control'), 3: tuple(_P3)}[phase]
+    ok = {1: (None,), 2: (None, 'lowres-control', 'full-hires'), 3: tuple(_P3)}[phase]
     if variant not in ok: raise BadInputError(f"phase {phase} variant: expected one of {ok}, got {variant!r}.")
     if phase == 3 and variant is None: variant = 'local'
     prec = precision or resolved_precision(r)
@@ -103,7 +103,8 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     if phase == 1: steps, kw = r.steps, dict(lr=r.lr, io_lr_scale=r.io_lr_scale)
     elif phase == 2: steps, batch, kw = r.p2_steps, r.p2_batch, {}
     else: steps, batch, kw = r.p3_steps, r.p3_batch, dict(gan=_P3[variant], gan_start=max(1, r.p3_steps // 4))
-    if phase == 2: crop = r.hires if variant is None else crop   # the control trains the same layers at the training size
+    if phase == 2: crop = crop if variant == 'lowres-control' else r.hires   # the control trains the same layers at the training size
+    if variant == 'full-hires': kw = dict(trainable='all')   # every layer at the high resolution: what phase 2 stands in for
     prev = None if phase == 1 else run_spec(r, config, phase - 1, seed, None, prec)  # 2 continues 1, 3 continues 2
     args = dict(config=config if phase == 1 else None, phase=phase, steps=steps, batch=batch, res=crop, seed=seed, precision=prec,
                 weight_decay=r.weight_decay, perceptual_weight=r.perceptual_weight, warmup=_warmup(r, steps, phase),
@@ -234,7 +235,7 @@ def fmt_effect(values, unit:str='dB', digits:int=2) -> str:
 # %% ../nbs/18_recipe.ipynb #846eb6bb
 def side_by_side(fn, # a module-level function of one job (spawned workers import it by name)
                  jobs:list, workers:int=2, progress:bool=True, desc:str='jobs') -> list:
-    "`[fn(j) for j in jobs]`, run in `workers` spawned processes (in this one when workers is 1 or there is one job)."
+    "`[fn(j) for j in jobs]`, run in `workers` spawned processes in the order given (in this one when workers is 1 or there is one job)."
     from tqdm.auto import tqdm
     bar = tqdm(total=len(jobs), desc=f"{desc} ({min(workers, len(jobs))} side by side)", disable=not progress or not jobs)
     if workers <= 1 or len(jobs) <= 1:
@@ -323,8 +324,9 @@ class Session:
     def final(self, spec) -> Path: return self.train_all([spec], progress=False)[spec['name']]
     def phase1(self, config, seed=None) -> Path: return self.final(self.spec(config, 1, seed))
     def phase2(self, config, where='high', seed=None) -> Path:
-        "Phase 2 at the high resolution, or (`where='low'`) the same layers and steps at the training size: a control."
-        return self.final(self.spec(config, 2, seed, None if where == 'high' else 'lowres-control'))
+        "Phase 2 at the high resolution; `where='low'`: the same layers and steps at the training size (a control); `where='full'`: every layer at the high resolution."
+        if where not in ('high', 'low', 'full'): raise BadInputError(f"where: expected 'high', 'low' or 'full', got {where!r}.")
+        return self.final(self.spec(config, 2, seed, {'high': None, 'low': 'lowres-control', 'full': 'full-hires'}[where]))
     def phase3(self, config, variant='local', seed=None) -> Path: return self.final(self.spec(config, 3, seed, variant))
     def crop(self, config) -> int: return crop_for(self.recipe, config)[0]
     def measure(self, methods:dict, x, fid:bool=False) -> dict:

@@ -179,6 +179,12 @@ def check_parameters(path, params:dict):
 # %% ../nbs/16_repro.ipynb #9e3639c5
 def _params_key(params): return hashlib.sha256(json.dumps(_jsonable(params), sort_keys=True).encode()).hexdigest()[:16]
 
+def _code_key(src) -> str:
+    "Hash of a notebook's code cells: an edited notebook is run again, never reported from its older results."
+    import nbformat
+    code = [c.source for c in nbformat.read(str(src), as_version=4).cells if c.cell_type == 'code']
+    return hashlib.sha256(json.dumps(code).encode()).hexdigest()[:16]
+
 def run_notebook(name:str, params:dict, out:Path, folder=None, kernel:str='python3', progress:bool=True, force:bool=False) -> dict:
     "Run one reproduction notebook with papermill into `out/name/`; returns its status record."
     import papermill as pm
@@ -187,10 +193,10 @@ def run_notebook(name:str, params:dict, out:Path, folder=None, kernel:str='pytho
     run = Path(out)/name; run.mkdir(parents=True, exist_ok=True)
     params = dict(params, out_dir='.')
     check_parameters(src, params)
-    key = _params_key(params)
+    key = f"{_params_key(params)}-{_code_key(src)}"   # the same parameters and the same code
     done = run/'params.json'
     if not force and (run/'results.json').exists() and done.exists() and json.loads(done.read_text()).get('key') == key:
-        return dict(notebook=name, status='skipped', reason='finished earlier with the same parameters', seconds=0.0)
+        return dict(notebook=name, status='skipped', reason='finished earlier with the same parameters and code', seconds=0.0)
     (run/'results.json').unlink(missing_ok=True)
     t0 = time.time()
     try:
@@ -343,7 +349,7 @@ def reproduce_args(p):
     p.add_argument('--only', nargs='+', metavar='NB', help="run only these notebooks (names like 01_residual, or numbers like 1 3)")
     p.add_argument('--out', default=None, help="run folder (default runs/reproduce-PROFILE)")
     p.add_argument('--device', default='auto', help="cpu, cuda or auto (a GPU when there is one)")
-    p.add_argument('--force', action='store_true', help="rerun notebooks that finished earlier with the same parameters")
+    p.add_argument('--force', action='store_true', help="rerun notebooks that finished earlier with the same parameters and code")
     p.add_argument('--seed', type=nonneg_int, default=None, help="base seed: the notebooks train seeds SEED, SEED+1, ... (default: the profile's, 0)")
     p.add_argument('--data', default=None, metavar='DIR', help="your training photos (a folder) instead of the fetched train split")
     p.add_argument('--eval-data', default=None, metavar='DIR', help="your evaluation photos (a folder), also used for the high-resolution checks")

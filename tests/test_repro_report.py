@@ -128,6 +128,11 @@ def test_run_failed_ran_skipped(tmp_path):
     assert '1 claims. Experiments measured at kit scale: 1 (1 reproduced' in rep and 'boom from the fixture' in rep
     assert run_notebook('02_works', dict(x=3, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
     assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # new parameters: runs again
+    assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
+    _fixture_nb(nbs, '02_works', "from dcae_nb.repro import write_results\n"
+                                 "write_results(out_dir, '02_works', [dict(id='a', claim='c.', source='s', paper='1 [code]', "
+                                 "kit=str(x), setting='toy, edited', rule=dict(kind='at_least', value=x, bound=1))])")
+    assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # edited code: runs again
     assert '**not reproduced**' in build_report(out)
 
 
