@@ -263,8 +263,10 @@ def dit_job(job:dict) -> dict:
         return {k: inception_features(x, inc, device=job.get('device', 'cpu')) for k, x in torch.load(job['images']).items()}
     inc = InceptionFeatures() if job.get('fid') else None
     out, prev = {}, None
+    what = {k: job[k] for k in ('cache', 'model', 'batch', 'lr', 'warmup', 'precision', 'log_every')}   # another setting: another folder
+    key = hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
     for steps in sorted(job['budgets']):
-        folder = Path(job['out']) / f"dit-{job['arm']}-s{job['seed']}-{steps}st"
+        folder = Path(job['out']) / f"dit-{job['arm']}-s{job['seed']}-{steps}st-{key}"
         if prev is not None and not folder.exists(): shutil.copytree(prev, folder)   # continue the shorter run to `steps`
         t0 = time.time()
         final = train_dit(job['cache'], job['model'], steps=steps, batch=job['batch'], out=folder, lr=job['lr'], warmup=job['warmup'],
