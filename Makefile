@@ -81,4 +81,6 @@ publish:
 
 # Refresh the CI lock from the current .venv (developers only).
 lock:
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(jupytext|mdit-py-plugins|markdown-it-py|mdurl)==' > requirements-ci.txt
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v -E '^(jupytext|mdit-py-plugins|markdown-it-py|mdurl)==' \
+	  | sed -E 's/^([A-Za-z0-9._-]+) @ file:.*\/[A-Za-z0-9_.]+-([0-9][^-]*)-.*$$/\1==\2/' > requirements-ci.txt
+	@! grep -n ' @ ' requirements-ci.txt || { echo "requirements-ci.txt pins a local file (above): install that package from the registry and rerun make lock"; exit 1; }
