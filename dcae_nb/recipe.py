@@ -14,8 +14,9 @@ from .repro import effect_interval
 
 # %% auto #0
 __all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'train', 'run_info', 'eval_curve',
-           'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'side_by_side', 'dit_job',
-           'paper', 'paper_table', 'hardware', 'make_recipe', 'Session']
+           'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
+           'log_speedups', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe',
+           'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -231,6 +232,30 @@ def fmt_effect(values, unit:str='dB', digits:int=2) -> str:
     u = f" {unit}" if unit else ''
     if e['n'] == 1: return f"{e['mean']:+.{digits}f}{u} (1 seed: no interval)"
     return f"{e['mean']:+.{digits}f}{u} [{e['lo']:+.{digits}f}, {e['hi']:+.{digits}f}] (95 %, {e['n']} seeds)"
+
+# %% ../nbs/18_recipe.ipynb #d67604a4
+def repeat_speedups(report:dict, # a `profiling.profile_grid` report (with `step_s_repeats` per case)
+                    latent:str, mode:str, base:str='f8p2', model:str|None=None, res:int|None=None) -> list:
+    "Per-sample speed-up of `latent` over `base` in each interleaved repeat (a paired ratio per repeat)."
+    def case(lat):
+        rs = [r for r in report['results'] if r['latent'] == lat and r['mode'] == mode and model in (None, r['model'])
+              and res in (None, r['res'])]
+        if len(rs) != 1: raise BadInputError(f"report: expected one case for {model or 'any model'} {lat} {mode} at {res or 'any'} px, found {len(rs)}.")
+        return rs[0]
+    a, b = case(base), case(latent)
+    ta, tb = a.get('step_s_repeats', [a['step_s']]), b.get('step_s_repeats', [b['step_s']])
+    return [(x / a['batch']) / (y / b['batch']) for x, y in zip(ta, tb)]
+
+def log_speedups(ratios) -> list:
+    "The per-repeat effects of a timing claim: log speed-ups (positive = faster)."
+    return [math.log(r) for r in ratios]
+
+def fmt_ratio(ratios, digits:int=2, over:str='repeats') -> str:
+    "'4.10x [3.71, 4.53] (95 %, 3 repeats)': the geometric mean speed-up and its interval (from the log ratios)."
+    e = effect_interval(log_speedups(ratios))
+    if e['n'] == 0: return 'not measured'
+    if e['n'] == 1: return f"{math.exp(e['mean']):.{digits}f}x (1 repeat: no interval)"
+    return f"{math.exp(e['mean']):.{digits}f}x [{math.exp(e['lo']):.{digits}f}, {math.exp(e['hi']):.{digits}f}] (95 %, {e['n']} {over})"
 
 # %% ../nbs/18_recipe.ipynb #846eb6bb
 def side_by_side(fn, # a module-level function of one job (spawned workers import it by name)
