@@ -72,12 +72,15 @@ docs: install
 reproduce: install weights photos
 	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT) $(if $(SEED),--seed $(SEED))
 
-# Copy a finished run's report, results and figures (not the models) to data/repro-$(PROFILE) for committing.
-publish:
+# Copy a finished run's report, results and figures (not the models) to $(DEST) for committing, and rebuild its
+# REPORT.md there (DEST=data/repro-quick-seed10 for a second run beside the first).
+DEST ?= data/repro-$(PROFILE)
+publish: install
 	@test -f $(OUT)/REPORT.md || { echo "no $(OUT)/REPORT.md: run 'make reproduce' first"; exit 1; }
-	rm -rf data/repro-$(PROFILE) && mkdir -p data/repro-$(PROFILE)
-	cp $(OUT)/REPORT.md $(OUT)/run.json data/repro-$(PROFILE)/
-	cd $(OUT) && for d in [0-9]*/; do mkdir -p $(CURDIR)/data/repro-$(PROFILE)/$$d && cp $$d/results.json $$d/*.png $(CURDIR)/data/repro-$(PROFILE)/$$d 2>/dev/null; done; true
+	rm -rf $(DEST) && mkdir -p $(DEST)
+	cp $(OUT)/REPORT.md $(OUT)/run.json $(DEST)/
+	cd $(OUT) && for d in [0-9]*/; do mkdir -p $(CURDIR)/$(DEST)/$$d && cp $$d/results.json $$d/*.png $(CURDIR)/$(DEST)/$$d 2>/dev/null; done; true
+	$(BIN)/dcae reproduce --report-only --out $(DEST)
 
 # Refresh the CI lock from the current .venv (developers only).
 lock:
