@@ -39,7 +39,7 @@ def _judge_effect(rule:dict) -> tuple[str, str]:
     e, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('min_n', 3)
     sesoi, ni = rule.get('sesoi', 0.0), rule.get('noninferiority')
     u, g = rule.get('unit', ''), (lambda v: f"{v:+.3g}")
-    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} {rule.get('over', 'seeds')}: at least {max(2, min_n)} needed for an interval"
+    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} {rule.get('over', 'seeds')[:-1] if e['n'] == 1 else rule.get('over', 'seeds')}: at least {max(2, min_n)} needed for an interval"
     txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} {rule.get('over', 'seeds')}"
     if ni is not None:   # "matches or beats": the interval must stay above -ni (worse by less than the stated amount)
         if e['lo'] > -ni: return REPRODUCED, txt + f": above the non-inferiority bound {g(-ni)}{u}"
