@@ -15,8 +15,8 @@ from .repro import effect_interval
 # %% auto #0
 __all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'train', 'run_info', 'eval_curve',
            'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
-           'log_speedups', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe',
-           'Session']
+           'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware',
+           'make_recipe', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -250,12 +250,19 @@ def log_speedups(ratios) -> list:
     "The per-repeat effects of a timing claim: log speed-ups (positive = faster)."
     return [math.log(r) for r in ratios]
 
+def ratio_interval(ratios, level:float=0.95) -> dict:
+    "Geometric mean speed-up and its interval: `repro.effect_interval` of the log ratios, back as ratios (lo = hi = mean without an interval)."
+    e = effect_interval(log_speedups(ratios), level)
+    back = lambda v: math.exp(v) if math.isfinite(v) else math.exp(e['mean'])
+    return dict(n=e['n'], mean=math.exp(e['mean']) if e['n'] else float('nan'), lo=back(e['lo']) if e['n'] else float('nan'),
+                hi=back(e['hi']) if e['n'] else float('nan'), level=level)
+
 def fmt_ratio(ratios, digits:int=2, over:str='repeats') -> str:
     "'4.10x [3.71, 4.53] (95 %, 3 repeats)': the geometric mean speed-up and its interval (from the log ratios)."
-    e = effect_interval(log_speedups(ratios))
+    e = ratio_interval(ratios)
     if e['n'] == 0: return 'not measured'
-    if e['n'] == 1: return f"{math.exp(e['mean']):.{digits}f}x (1 repeat: no interval)"
-    return f"{math.exp(e['mean']):.{digits}f}x [{math.exp(e['lo']):.{digits}f}, {math.exp(e['hi']):.{digits}f}] (95 %, {e['n']} {over})"
+    if e['n'] == 1: return f"{e['mean']:.{digits}f}x (1 repeat: no interval)"
+    return f"{e['mean']:.{digits}f}x [{e['lo']:.{digits}f}, {e['hi']:.{digits}f}] (95 %, {e['n']} {over})"
 
 # %% ../nbs/18_recipe.ipynb #846eb6bb
 def side_by_side(fn, # a module-level function of one job (spawned workers import it by name)

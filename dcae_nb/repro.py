@@ -38,9 +38,9 @@ def _judge_effect(rule:dict) -> tuple[str, str]:
     "Verdict of a per-seed effect (positive = the paper's direction) from its interval over seeds."
     e, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('min_n', 3)
     sesoi, ni = rule.get('sesoi', 0.0), rule.get('noninferiority')
-    u, g = rule.get('unit', ''), (lambda v: f"{v:+.3g}")
-    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} {rule.get('over', 'seeds')[:-1] if e['n'] == 1 else rule.get('over', 'seeds')}: at least {max(2, min_n)} needed for an interval"
-    txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} {rule.get('over', 'seeds')}"
+    u, g, over = rule.get('unit', ''), (lambda v: f"{v:+.3g}"), rule.get('over', 'seeds')   # what the interval is over
+    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} {over[:-1] if e['n'] == 1 else over}: at least {max(2, min_n)} needed for an interval"
+    txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} {over}"
     if ni is not None:   # "matches or beats": the interval must stay above -ni (worse by less than the stated amount)
         if e['lo'] > -ni: return REPRODUCED, txt + f": above the non-inferiority bound {g(-ni)}{u}"
         if e['hi'] < -ni: return NOT_REPRODUCED, txt + f": worse than the non-inferiority bound {g(-ni)}{u}"
