@@ -60,8 +60,9 @@ browser-deps:
 	    || echo "could not install chromium: the browser test will be skipped"; \
 	else echo "no chromium and no root apt-get: the browser test will be skipped (apt-get install chromium)"; fi
 
+# JupyterLab refuses to start as root unless told (containers and CI images often run as root).
 lab: install
-	$(BIN)/jupyter lab --notebook-dir=nbs
+	$(BIN)/jupyter lab --notebook-dir=nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 notebooks: install weights
 	$(BIN)/python tools/run_notebooks.py $(NB) $(if $(SLOW),--slow)
