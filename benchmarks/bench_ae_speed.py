@@ -20,7 +20,8 @@ import argparse, copy, math, os, statistics, time
 
 import torch
 from dcae_nb.core import machine_info
-from dcae_nb.autoencoder import DCAE, precision_context
+from dcae_nb.autoencoder import DCAE
+from dcae_nb.core import precision_context
 from dcae_nb.checkpoints import to_diffusers_state_dict, diffusers_config
 
 

@@ -5,7 +5,7 @@
 # %% ../nbs/03_autoencoder.ipynb #e178e03b
 from __future__ import annotations
 import dataclasses, difflib, math
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import BadInputError, check_images
 from .shortcuts import ChannelAveragingDownsample, ChannelDuplicatingUpsample
@@ -13,9 +13,9 @@ from .blocks import build_block, build_norm, build_act
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SCALING_FACTORS', 'PRECISIONS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'arch_differences',
-           'DownBlock', 'UpBlock', 'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'count_params',
-           'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds', 'precision_context']
+__all__ = ['SCALING_FACTORS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'arch_differences', 'DownBlock',
+           'UpBlock', 'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'pad_to_multiple',
+           'count_params', 'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds']
 
 # %% ../nbs/03_autoencoder.ipynb #8798c595
 def _per_stage(v, n:int, what:str) -> tuple:
@@ -297,38 +297,32 @@ class DCAE(nn.Module):
     @property
     def latent_channels(self) -> int: return self.config.latent_channels
 
-    def save_pretrained(self, path, **kw):
-        "Write a folder (config.json + model.safetensors); see `dcae_nb.checkpoints`."
-        from dcae_nb.checkpoints import save_pretrained
-        return save_pretrained(self, path, **kw)
-    @classmethod
-    def from_pretrained(cls, path, **kw) -> DCAE:
-        "Load a dcae_nb, diffusers or efficientvit folder; see `dcae_nb.checkpoints`."
-        from dcae_nb.checkpoints import load_pretrained
-        return load_pretrained(path, **kw)
-    def tiled_encode(self, x, **kw):
-        "Encode any resolution tile by tile (memory bounded by the tile); see `dcae_nb.tiling.tiled_encode`."
-        from dcae_nb.tiling import tiled_encode
-        return tiled_encode(self, x, **kw)
-    def tiled_decode(self, z, **kw):
-        "Decode any latent size tile by tile, seams blended; see `dcae_nb.tiling.tiled_decode`."
-        from dcae_nb.tiling import tiled_decode
-        return tiled_decode(self, z, **kw)
+    # save_pretrained / from_pretrained are added by dcae_nb.checkpoints (04), tiled_encode / tiled_decode by
+    # dcae_nb.tiling (05): the floors above the model extend it (@patch), the model imports neither.
 
 # %% ../nbs/03_autoencoder.ipynb #dec5e1ba
 def _valid_sizes(n:int, f:int) -> str:
     lo, hi = (n // f) * f, -(-n // f) * f
     return f"{hi}" if lo == 0 else f"{lo} or {hi}"
 
-def _pad_amount(model, x, pad):
-    f, (H, W) = model.spatial_compression, x.shape[-2:]
+def pad_to_multiple(x:torch.Tensor, # images (B, C, H, W)
+                    f:int, # the spatial compression: sides become multiples of it
+                    pad:bool|str=False, # False: sides must already be multiples; True: reflect; or a F.pad mode
+                    name:str|None=None, # the model, for the message
+                    undo:str='model(x, pad=True) crops the output back', # how the caller crops back, for the message
+                   ) -> torch.Tensor:
+    "`x` padded at the bottom/right to multiples of `f` (reflect falls back to replicate when `x` is smaller than the pad)."
+    H, W = x.shape[-2:]
     ph, pw = -H % f, -W % f
-    if (ph or pw) and not pad:
+    if not (ph or pw): return x
+    if not pad:
         raise BadInputError(
-            f"images: height and width must be multiples of the spatial compression f={f} of {model.config.name!r}, "
+            f"images: height and width must be multiples of the spatial compression f={f}{f' of {name!r}' if name else ''}, "
             f"got {H}x{W}. Nearest valid heights: {_valid_sizes(H, f)}; widths: {_valid_sizes(W, f)}. Crop or resize, "
-            "or pass pad=True to pad the bottom/right edges (model(x, pad=True) crops the output back).")
-    return ph, pw
+            f"or pass pad=True to pad the bottom/right edges ({undo}).")
+    mode = pad if isinstance(pad, str) else 'reflect'
+    if mode == 'reflect' and (ph >= H or pw >= W): mode = 'replicate'
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 def _check_latents(model, z):
     if isinstance(z, torch.Tensor) and z.ndim == 4 and z.shape[1] != model.latent_channels:
@@ -349,12 +343,7 @@ def encode(self:DCAE, x:torch.Tensor, # images (B, 3, H, W) in [-1, 1]
     """Encode images to latents (multiply by `scaling_factor` before diffusion). Values must lie in [-1, 1] (± 0.001
     for rounding; clamp first if yours overshoot); any float dtype is accepted and cast to the weights' dtype."""
     x = _as_weight_dtype(self, check_images(x, 'images', channels=self.config.in_channels, value_range=(-1., 1.)))
-    ph, pw = _pad_amount(self, x, pad)
-    if ph or pw:
-        mode = pad if isinstance(pad, str) else 'reflect'
-        if mode == 'reflect' and (ph >= x.shape[-2] or pw >= x.shape[-1]): mode = 'replicate'
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return self.encoder(x)
+    return self.encoder(pad_to_multiple(x, self.spatial_compression, pad, self.config.name))
 
 @patch
 def decode(self:DCAE, z:torch.Tensor, # latents (B, latent_channels, h, w), unscaled
@@ -436,21 +425,3 @@ def train_step_seconds(name:str, batch:int=8, size:int=128, steps:int=4, **overr
         loss = (m(x) - x).abs().mean(); opt.zero_grad(); loss.backward(); opt.step()
         times.append(time.perf_counter() - t0)
     return statistics.median(times[1:])
-
-# %% ../nbs/03_autoencoder.ipynb #6c47f0b7
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-def precision_context(model_or_device, # a model (its parameters' device) or a device
-                      precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
-                     ):
-    "inference_mode plus, for 'bf16' / 'fp16', autocast on the model's device."
-    import contextlib
-    if precision not in PRECISIONS:
-        raise BadInputError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}.")
-    dev = model_or_device
-    if isinstance(dev, nn.Module): dev = next(dev.parameters()).device
-    dev = torch.device(dev)
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.inference_mode())
-    if PRECISIONS[precision] is not None: stack.enter_context(torch.autocast(dev.type, dtype=PRECISIONS[precision]))
-    return stack

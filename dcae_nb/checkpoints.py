@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from .core import BadInputError, CheckpointError, DCAEError, atomic_write, atomic_write_text, check_out_dir, positive_float
 from .autoencoder import DCAE, DCAEConfig, get_config, list_configs, arch_differences
+from fastcore.basics import patch, patch_to
 
 # %% auto #0
 __all__ = ['WEIGHTS', 'CONFIG', 'check_state_dict', 'load_state_dict_checked', 'save_safetensors', 'load_safetensors',
@@ -157,6 +158,14 @@ def load_pretrained(path, dtype=None, device='cpu') -> DCAE:
     except (DCAEError, TypeError) as e: raise CheckpointError(f"{path / CONFIG}: not a valid DC-AE config ({e}). {_DAMAGED}") from None
     if (path / WEIGHTS).exists(): check_weights_identity(cfg, path / WEIGHTS, path / CONFIG)
     return build_with_weights(cfg, load_safetensors(path / WEIGHTS), f"{path / WEIGHTS}", dtype, device)
+
+# %% ../nbs/04_checkpoints.ipynb #81db9bfe
+@patch(cls_method=True)
+def from_pretrained(cls:DCAE, path, dtype=None, device='cpu') -> DCAE:
+    "Load a dcae_nb, diffusers or efficientvit folder: `load_pretrained` as a class method."
+    return load_pretrained(path, dtype=dtype, device=device)
+
+patch_to(DCAE)(save_pretrained)  # model.save_pretrained(path)
 
 # %% ../nbs/04_checkpoints.ipynb #5544610e
 def _is_stem_down(cfg, side): return getattr(cfg, f'{side}_depths')[0] == 0

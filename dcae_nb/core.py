@@ -8,10 +8,11 @@ import contextlib, datetime, errno, json, math, os, platform, random, shutil, so
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'LOCK_NAME', 'DCAEError', 'BadInputError',
-           'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device', 'cli_number', 'seed_everything',
-           'cpu_name', 'machine_info', 'WriteError', 'write_error', 'atomic_write', 'atomic_write_text',
-           'check_out_dir', 'RunFolderBusyError', 'run_lock']
+__all__ = ['PRECISIONS', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'LOCK_NAME', 'DCAEError',
+           'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device', 'check_precision',
+           'precision_dtype', 'autocast', 'precision_context', 'cli_number', 'seed_everything', 'cpu_name',
+           'machine_info', 'WriteError', 'write_error', 'atomic_write', 'atomic_write_text', 'check_out_dir',
+           'RunFolderBusyError', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -71,6 +72,42 @@ def resolve_device(device:str|None='auto'):
     try: return torch.device(device)
     except RuntimeError as e: raise BadInputError(f"unknown device {device!r}: expected 'auto', 'cpu' or 'cuda[:N]'.") from None
 
+# %% ../nbs/00_core.ipynb #e444930b
+PRECISIONS = ('fp32', 'bf16', 'fp16')  # every precision the kit accepts ('auto' is resolved to one of these before use)
+
+def check_precision(precision, # a name from PRECISIONS
+                    auto:bool=False, # also accept 'auto'
+                   ) -> str:
+    "`precision` when it is a known name, else one clear error that lists them."
+    ok = PRECISIONS + (('auto',) if auto else ())
+    if precision not in ok: raise BadInputError(f"unknown precision {precision!r}: expected one of {list(ok)}.")
+    return precision
+
+def precision_dtype(precision:str):
+    "The torch dtype of a precision name (fp32 → torch.float32)."
+    import torch
+    return {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}[check_precision(precision)]
+
+def autocast(device, # a torch device or its name
+             precision:str, # 'fp32' (autocast off), 'bf16' or 'fp16'
+            ):
+    "torch.autocast for `precision` on `device`: off for fp32, bf16 / fp16 otherwise."
+    import torch
+    return torch.autocast(torch.device(device).type, dtype=precision_dtype(precision), enabled=precision != 'fp32')
+
+def precision_context(model_or_device, # a model (its parameters' device) or a device
+                      precision:str='fp32', # 'fp32', 'bf16' or 'fp16'
+                     ):
+    "Inference: `torch.inference_mode` plus `autocast` on the model's device."
+    import torch
+    check_precision(precision)
+    dev = model_or_device
+    if isinstance(dev, torch.nn.Module): dev = next(dev.parameters()).device
+    stack = contextlib.ExitStack()
+    stack.enter_context(torch.inference_mode())
+    stack.enter_context(autocast(dev, precision))
+    return stack
+
 # %% ../nbs/00_core.ipynb #4c334a14
 def cli_number(kind=float, # int or float
                lo=None, # smallest allowed value (None: no lower bound)
@@ -101,9 +138,9 @@ fraction = cli_number(float, 0, 1)  # a probability or share in [0, 1]
 
 # %% ../nbs/00_core.ipynb #a720392f
 def seed_everything(seed:int=0):
-    "Seed Python, NumPy and torch (CPU and CUDA) random generators."
+    "Seed Python, NumPy (seed mod 2³²) and torch (CPU and CUDA) random generators: the trainer's one seeding call."
     import numpy as np, torch
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
+    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #5e016971
 def cpu_name() -> str:

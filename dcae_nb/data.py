@@ -5,7 +5,7 @@
 # %% ../nbs/07_data.ipynb #3441ce5b
 from __future__ import annotations
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from .core import BadInputError, MissingAssetError

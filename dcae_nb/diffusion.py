@@ -5,13 +5,13 @@
 # %% ../nbs/12_diffusion.ipynb #b96db098
 from __future__ import annotations
 import math
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn
 from fastcore.basics import patch
 from .core import BadInputError
 
 # %% auto #0
 __all__ = ['BETA_SCHEDULES', 'SPACINGS', 'SAMPLERS', 'linear_betas', 'cosine_betas', 'scaled_linear_betas', 'normal_kl',
-           'split_output', 'check_guidance_scale', 'guided_denoiser', 'Diffusion', 'ToyDenoiser']
+           'split_output', 'check_guidance_scale', 'guidance_mix', 'guided_denoiser', 'Diffusion', 'ToyDenoiser']
 
 # %% ../nbs/12_diffusion.ipynb #d3e4bc40
 def linear_betas(T:int=1000, start:float=1e-4, end:float=0.02):
@@ -54,6 +54,13 @@ def check_guidance_scale(cfg_scale):
                             f"typical 1.5-6), got {cfg_scale!r}.")
     return float(cfg_scale)
 
+def guidance_mix(cond, uncond, # (N, C_out, ...) conditional and unconditional outputs of one batched pass
+                 w:float, # guidance scale
+                 channels:int, # the predicted-noise channels C (C_out = 2C with a learned variance)
+                ) -> torch.Tensor:
+    "eps_null + w·(eps_y − eps_null) on every one of the C noise channels; a learned variance is the conditional one."
+    return torch.cat([uncond[:, :channels] + w * (cond[:, :channels] - uncond[:, :channels]), cond[:, channels:]], dim=1)
+
 def guided_denoiser(model, # callable model(x, t, y) → eps (or eps and variance)
                     y=None, # labels (N,), None = unconditional
                     cfg_scale:float=1.0, # guidance scale w >= 0; 1 = conditional model
@@ -68,9 +75,7 @@ def guided_denoiser(model, # callable model(x, t, y) → eps (or eps and varianc
     def fn(x, t):
         yy = torch.as_tensor(y, device=x.device)
         out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([yy, torch.full_like(yy, null)]))  # (2N, ...)
-        cond, uncond = out.chunk(2)
-        C = x.shape[1]
-        return torch.cat([uncond[:, :C] + w * (cond[:, :C] - uncond[:, :C]), cond[:, C:]], dim=1)  # all C channels
+        return guidance_mix(*out.chunk(2), w, x.shape[1])         # all C channels
     return fn
 
 # %% ../nbs/12_diffusion.ipynb #719fefbd

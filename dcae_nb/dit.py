@@ -8,12 +8,13 @@ import difflib, math, re
 from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import BadInputError
+from .diffusion import check_guidance_scale, guidance_mix  # one guidance rule for the samplers and the model
 
 # %% auto #0
 __all__ = ['MODEL_SIZES', 'PUBLISHED_MACS', 'PUBLISHED_PARAMS', 'patchify', 'unpatchify', 'PatchEmbed', 'sincos_1d',
            'sincos_pos_embed_2d', 'timestep_embedding', 'TimestepEmbedder', 'LabelEmbedder', 'SelfAttention', 'mlp',
-           'modulate', 'AdaLNZeroBlock', 'FinalLayer', 'DenoiserConfig', 'check_cfg_scale', 'LatentDenoiser', 'DiT',
-           'UViTBlock', 'UViT', 'create_model', 'count_macs', 'count_params']
+           'modulate', 'AdaLNZeroBlock', 'FinalLayer', 'DenoiserConfig', 'LatentDenoiser', 'DiT', 'UViTBlock', 'UViT',
+           'parse_model_name', 'create_model', 'count_macs', 'count_params']
 
 # %% ../nbs/13_dit.ipynb #fa343e0a
 def patchify(x, # latents (N, C, H, W)
@@ -166,13 +167,6 @@ class DenoiserConfig:
     class_dropout_prob:float = 0.1 # label dropout in training, for classifier-free guidance
     name:str = ''            # registry name, for messages
 
-def check_cfg_scale(cfg_scale):
-    "Refuse a guidance scale below 0 (1 = conditional, 0 = unconditional, > 1 = stronger guidance)."
-    if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool) or not math.isfinite(cfg_scale) or cfg_scale < 0:
-        raise BadInputError(f"guidance scale: expected a finite number >= 0 (1 = no guidance, 0 = unconditional, "
-                            f"typical 1.5-6), got {cfg_scale!r}.")
-    return float(cfg_scale)
-
 # %% ../nbs/13_dit.ipynb #61482644
 class LatentDenoiser(nn.Module):
     "Shared part of DiT and UViT: input checks, attributes and classifier-free guidance."
@@ -211,15 +205,12 @@ class LatentDenoiser(nn.Module):
 
     def forward_with_cfg(self, x, t, y, cfg_scale:float):
         "Guided prediction eps(x, null) + cfg_scale·(eps(x, y) − eps(x, null)) on every latent channel."
-        w = check_cfg_scale(cfg_scale)
+        w = check_guidance_scale(cfg_scale)
         t, y = self.check_inputs(x, t, y)
         if w == 1: return self(x, t, y, drop_labels=False)         # the conditional model, one pass
         null = torch.full_like(y, self.null_label)
         out = self(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, null]), drop_labels=False)  # (2N, C_out, s, s)
-        cond, uncond = out.chunk(2)                                # each (N, C_out, s, s)
-        C = self.in_channels
-        eps = uncond[:, :C] + w * (cond[:, :C] - uncond[:, :C])    # all C channels guided
-        return torch.cat([eps, cond[:, C:]], dim=1)                # (N, C_out, s, s)
+        return guidance_mix(*out.chunk(2), w, self.in_channels)   # (N, C_out, s, s), all C channels guided
 
 # %% ../nbs/13_dit.ipynb #ebaee2af
 class DiT(LatentDenoiser):
@@ -315,7 +306,7 @@ MODEL_SIZES = {  # name: (arch, depth, width, heads)
     'DiT-T': ('dit', 6, 192, 3), 'UViT-T': ('uvit', 6, 192, 3),        # kit sizes (CPU), not from a paper
 }
 
-def _parse_name(name:str):
+def parse_model_name(name:str):
     "'DiT-XL/2' → ('DiT-XL', 2); 'UViT-H' → ('UViT-H', None); unknown names raise with the known ones listed."
     m = re.fullmatch(r'\s*([A-Za-z0-9-]+?)\s*(?:/\s*(\d+))?\s*', str(name))
     base = {k.lower(): k for k in MODEL_SIZES}.get(m.group(1).lower()) if m else None
@@ -337,7 +328,7 @@ def create_model(name:str, # a registry name such as 'DiT-XL', 'UViT-H' or 'DiT-
                  **overrides, # any other DenoiserConfig field (depth, hidden_size, num_heads, mlp_ratio)
                 ) -> LatentDenoiser:
     "Build a DiT or UViT from the registry for latents (N, in_channels, input_size, input_size)."
-    base, suffix = _parse_name(name)
+    base, suffix = parse_model_name(name)
     if patch_size is not None and suffix is not None and patch_size != suffix:
         raise BadInputError(f"{name!r} asks for patch size {suffix} but patch_size={patch_size} was given; give one.")
     p = patch_size or suffix or 1

@@ -8,16 +8,18 @@ import contextlib, ctypes, functools, gc, json, math, os, re, statistics, thread
 from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
-from .core import BadInputError, resolve_device, machine_info, atomic_write_text, positive_int, nonneg_int
+from .core import (BadInputError, resolve_device, machine_info, atomic_write_text, positive_int, nonneg_int,
+                          check_precision, precision_dtype, autocast)
+from .dit import MODEL_SIZES, parse_model_name
 
 # %% auto #0
-__all__ = ['DEFAULT_CHANNELS', 'DEFAULT_NFE', 'PAPER_LATENT', 'PRECISIONS', 'TOKENS_PER_BATCH', 'CPU_TOKENS_PER_BATCH',
-           'GPU_TARGETS', 'LatentSpec', 'parse_latent', 'check_resolution', 'model_family', 'build_denoiser',
-           'denoiser_macs', 'transformer_macs', 'images_per_second', 'paper_rows', 'resolve_precision', 'autocast',
-           'synchronize', 'cpu_memory_bytes', 'cpu_memory_kind', 'MemoryMeter', 'time_loop', 'measure_peak_flops',
-           'is_oom', 'free_memory', 'fit_batch', 'available_bytes', 'estimate_bytes', 'Checkpointed',
-           'enable_checkpointing', 'default_batch', 'profile_denoiser', 'profile_grid', 'num_threads', 'reestimate',
-           'paper_speedup', 'speedups', 'targets', 'paper_table', 'format_report', 'plot_report', 'profile_autoencoder',
+__all__ = ['DEFAULT_CHANNELS', 'DEFAULT_NFE', 'PAPER_LATENT', 'TOKENS_PER_BATCH', 'CPU_TOKENS_PER_BATCH', 'GPU_TARGETS',
+           'LatentSpec', 'parse_latent', 'check_resolution', 'model_family', 'build_denoiser', 'denoiser_macs',
+           'transformer_macs', 'images_per_second', 'paper_rows', 'resolve_precision', 'synchronize',
+           'cpu_memory_bytes', 'cpu_memory_kind', 'MemoryMeter', 'time_loop', 'measure_peak_flops', 'is_oom',
+           'free_memory', 'fit_batch', 'available_bytes', 'estimate_bytes', 'Checkpointed', 'enable_checkpointing',
+           'default_batch', 'profile_denoiser', 'profile_grid', 'num_threads', 'reestimate', 'paper_speedup',
+           'speedups', 'targets', 'paper_table', 'format_report', 'plot_report', 'profile_autoencoder',
            'profile_autoencoders', 'save_report', 'load_report', 'list_reports', 'gpu_report_name', 'profile_args',
            'profile_cli']
 
@@ -66,8 +68,7 @@ def check_resolution(res, spec:LatentSpec):
 # %% ../nbs/15_profiling.ipynb #12ecab3e
 def model_family(model:str) -> str:
     "'dit' or 'uvit' for a registry name (unknown names raise with the known ones listed)."
-    from dcae_nb.dit import _parse_name, MODEL_SIZES
-    return MODEL_SIZES[_parse_name(model)[0]][0]
+    return MODEL_SIZES[parse_model_name(model)[0]][0]
 
 def build_denoiser(model:str, # registry name, 'DiT-XL', 'UViT-H', ...
                    latent, # latent spec, 'f8p2', ... or a LatentSpec
@@ -91,8 +92,7 @@ def _count_macs(model:str, spec:LatentSpec, res:int) -> int:
 
 def transformer_macs(model:str, tokens:int) -> dict:
     "MACs per sample of the transformer blocks alone, by formula: linear layers (∝ T) and attention (∝ T²)."
-    from dcae_nb.dit import _parse_name, MODEL_SIZES
-    arch, depth, D, heads = MODEL_SIZES[_parse_name(model)[0]]
+    arch, depth, D, heads = MODEL_SIZES[parse_model_name(model)[0]]
     blocks = depth if arch == 'dit' else depth + 1                     # UViT: in + mid + out blocks
     T = tokens + (2 if arch == 'uvit' else 0)                          # UViT's time and label tokens
     return dict(linear=blocks * 12 * D * D * T, attention=blocks * 2 * T * T * D)
@@ -116,18 +116,10 @@ def paper_rows() -> list:
 PAPER_LATENT = {('SD-VAE-f8', 2): 'f8p2', ('DC-AE-f32', 1): 'f32p1', ('DC-AE-f64', 1): 'f64p1'}
 
 # %% ../nbs/15_profiling.ipynb #0b4552e1
-PRECISIONS = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
 def resolve_precision(precision:str, device:torch.device, kind:str='dit') -> str:
     "'auto' → fp16 for denoisers on CUDA (the paper), bf16 for autoencoders on CUDA (DC-Gen), fp32 on CPU."
     if precision in (None, 'auto'): return ('fp16' if kind == 'dit' else 'bf16') if device.type == 'cuda' else 'fp32'
-    if precision not in PRECISIONS:
-        raise BadInputError(f"unknown precision {precision!r}: expected 'auto', {', '.join(map(repr, PRECISIONS))}.")
-    return precision
-
-def autocast(device:torch.device, precision:str):
-    "Autocast context for `precision` ('fp32': no autocast)."
-    return torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != 'fp32')
+    return check_precision(precision, auto=True)
 
 def synchronize(device:torch.device):
     "Wait for queued GPU work (no-op on CPU)."
@@ -205,7 +197,7 @@ def measure_peak_flops(device:torch.device, # where to measure
     device = torch.device(device)
     n = n or (8192 if device.type == 'cuda' else 1536)
     iters = iters or (50 if device.type == 'cuda' else 2)
-    a, b = (torch.randn(n, n, device=device, dtype=PRECISIONS[precision]) for _ in range(2))
+    a, b = (torch.randn(n, n, device=device, dtype=precision_dtype(precision)) for _ in range(2))
     a @ b; synchronize(device)                                          # warm-up
     best = math.inf
     for _ in range(repeats):
@@ -296,9 +288,8 @@ CPU_TOKENS_PER_BATCH = 1024
 
 def default_batch(model:str, tokens:int, mode:str, device:torch.device, tokens_per_batch:int|None=None) -> int:
     "Batch by token grid: tokens_per_batch // tokens (DC-Gen's tables on GPU, 1024 tokens on CPU), at least 1."
-    from dcae_nb.dit import _parse_name
     if tokens_per_batch is None:
-        tokens_per_batch = TOKENS_PER_BATCH.get((_parse_name(model)[0], mode), 2 ** 18) if device.type == 'cuda' else CPU_TOKENS_PER_BATCH
+        tokens_per_batch = TOKENS_PER_BATCH.get((parse_model_name(model)[0], mode), 2 ** 18) if device.type == 'cuda' else CPU_TOKENS_PER_BATCH
     return max(1, tokens_per_batch // tokens)
 
 # %% ../nbs/15_profiling.ipynb #b17baea8
@@ -660,10 +651,10 @@ def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (
     def run(bs):
         free_memory(device); base = cpu_memory_bytes() if device.type == 'cpu' else None
         torch.manual_seed(seed)
-        m = DCAE(cfg).eval().to(device=device, dtype=PRECISIONS[precision])
+        m = DCAE(cfg).eval().to(device=device, dtype=precision_dtype(precision))
         g = torch.Generator().manual_seed(seed)
         shape = (bs, cfg.in_channels, res, res) if op == 'encode' else (bs, cfg.latent_channels, res // f, res // f)
-        x = torch.randn(shape, generator=g).clamp(-1, 1).to(device=device, dtype=PRECISIONS[precision])
+        x = torch.randn(shape, generator=g).clamp(-1, 1).to(device=device, dtype=precision_dtype(precision))
         fn = {('encode', False): lambda: m.encode(x), ('decode', False): lambda: m.decode(x),
               ('encode', True): lambda: tiled_encode(m, x, tile=tile, overlap=overlap),
               ('decode', True): lambda: tiled_decode(m, x, tile_latent=tile // f, overlap_latent=overlap // f)}[(op, tiled)]

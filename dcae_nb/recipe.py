@@ -4,8 +4,8 @@
 
 # %% ../nbs/18_recipe.ipynb #5c1095e2
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, time
-from dataclasses import dataclass, field, asdict
+import dataclasses, hashlib, json, math, time
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from .core import BadInputError, machine_info

@@ -4,9 +4,9 @@
 
 # %% ../nbs/16_repro.ipynb #9520cfd3
 from __future__ import annotations
-import datetime, hashlib, json, math, os, shlex, sys, time, traceback
+import datetime, hashlib, json, math, os, shlex, sys, time
 from pathlib import Path
-from .core import BadInputError, DCAEError, machine_info, atomic_write_text, check_out_dir, run_lock, nonneg_int
+from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock, nonneg_int
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',

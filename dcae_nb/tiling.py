@@ -8,7 +8,9 @@ import math, weakref
 import torch, torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from .core import BadInputError, check_images
-from .autoencoder import DCAE, precision_context
+from .core import precision_context
+from .autoencoder import DCAE, pad_to_multiple
+from fastcore.basics import patch_to
 
 # %% auto #0
 __all__ = ['RAMPS', 'tile_starts', 'blend_weights', 'tiled_apply', 'tiled_encode', 'tiled_decode', 'PeakMemory', 'peak_bytes']
@@ -110,14 +112,7 @@ def tiled_encode(model, # a DCAE (or anything with encode, spatial_compression)
     f = model.spatial_compression
     _check_tiling(tile, overlap, f, 'pixels'); _check_ramp(ramp)
     check_images(x, 'images', channels=3, value_range=(-1., 1.))
-    ph, pw = -x.shape[-2] % f, -x.shape[-1] % f
-    if (ph or pw) and not pad:
-        raise BadInputError(f"images: height and width must be multiples of f={f}, got {x.shape[-2]}x{x.shape[-1]}; "
-                            "crop or resize, or pass pad=True (tiled_decode(..., size=(H, W)) crops the output back).")
-    if ph or pw:
-        mode = pad if isinstance(pad, str) else 'reflect'
-        if mode == 'reflect' and (ph >= x.shape[-2] or pw >= x.shape[-1]): mode = 'replicate'
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    x = pad_to_multiple(x, f, pad, undo='tiled_decode(..., size=(H, W)) crops the output back')
     with precision_context(x.device, precision):
         return tiled_apply(model.encode, x, tile, overlap, 1 / f, align=f, ramp=ramp, batch=batch, progress=progress)
 
@@ -138,6 +133,8 @@ def tiled_decode(model, # a DCAE (or anything with decode, spatial_compression, 
     if size[0] > y.shape[-2] or size[1] > y.shape[-1]:
         raise BadInputError(f"tiled_decode: size={tuple(size)} is larger than the decoded {tuple(y.shape[-2:])}.")
     return y[..., :size[0], :size[1]]
+
+patch_to(DCAE)(tiled_encode); patch_to(DCAE)(tiled_decode)  # model.tiled_encode(x, ...), model.tiled_decode(z, ...)
 
 # %% ../nbs/05_tiling.ipynb #7aaa92c5
 class PeakMemory(TorchDispatchMode):

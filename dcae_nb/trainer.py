@@ -13,19 +13,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from .core import (DCAEError, BadInputError, CheckpointError, resolve_device, atomic_write, atomic_write_text, _fsync_dir,
-                          cli_number, positive_int, nonneg_int)
+                          cli_number, positive_int, nonneg_int, PRECISIONS, check_precision, precision_dtype, seed_everything)
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule', 'warmup_lr',
-           'EMA', 'set_train_mode', 'atomic_save', 'list_checkpoints', 'write_checkpoint', 'read_checkpoint',
+__all__ = ['RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA',
+           'set_train_mode', 'atomic_save', 'list_checkpoints', 'write_folder', 'write_checkpoint', 'read_checkpoint',
            'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'TrainTask',
            'read_log', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state', 'config_record', 'config_differences',
            'Trainer', 'RandomImages', 'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'check_resume',
            'config_from_args']
 
 # %% ../nbs/10_trainer.ipynb #f37a00c0
-PRECISIONS = ('fp32', 'bf16', 'fp16')
-
 _BF16_SPEEDUP = {}  # measured once per process and thread count
 
 def cpu_bf16_speedup(reps:int=3) -> float:
@@ -80,7 +78,7 @@ class TrainConfig:
 
     def check(self, world:int=1):
         "Raise `BadInputError` on settings that cannot work together."
-        if self.precision not in PRECISIONS + ('auto',): raise BadInputError(f"precision: expected one of {PRECISIONS + ('auto',)}, got {self.precision!r}.")
+        check_precision(self.precision, auto=True)
         for k in ('steps', 'batch_size', 'grad_accum', 'keep_last', 'log_every'):
             if getattr(self, k) < 1: raise BadInputError(f"{k}: expected an integer >= 1, got {getattr(self, k)}.")
         if self.batch_size % (self.grad_accum * world):
@@ -168,22 +166,29 @@ def list_checkpoints(root) -> list:
     found = [(int(m[1]), p) for p in root.iterdir() if (m := _CKPT.match(p.name)) and (p / 'state.pt').is_file()]
     return [p for _, p in sorted(found)]
 
-def write_checkpoint(root, step:int, state:dict, meta:dict|None=None, keep_last:int=2) -> Path:
-    "Write `state` as folder `root/step_{step:08d}` atomically, then keep only the newest `keep_last` checkpoints."
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
-    final, tmp = root / f'step_{step:08d}', root / f'.tmp-step_{step:08d}-{os.getpid()}'
+def write_folder(final, # the folder to (re)write
+                 write, # write(tmp): fills a temporary sibling folder
+                ) -> Path:
+    "Write folder `final` atomically: `write` fills a sibling temporary folder, which then takes its place (an existing one is swapped out, then deleted)."
+    final = Path(final); parent = final.parent; parent.mkdir(parents=True, exist_ok=True)
+    tmp = parent / f'.tmp-{final.name}-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
     try:
-        atomic_save(state, tmp / 'state.pt')
-        atomic_write_text(tmp / 'meta.json', json.dumps(dict(step=step, **(meta or {})), indent=1, default=str))
-        _fsync_dir(tmp)
-        if final.exists():  # the same step written again (after a resume): swap folders, then drop the old one
-            old = root / f'.old-step_{step:08d}-{os.getpid()}'; os.rename(final, old); os.rename(tmp, final)
-            shutil.rmtree(old)
+        write(tmp); _fsync_dir(tmp)
+        if final.exists():  # written again (a checkpoint step after a resume, a final model): swap, then drop the old
+            old = parent / f'.old-{final.name}-{os.getpid()}'; os.rename(final, old); os.rename(tmp, final); shutil.rmtree(old)
         else: os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
-    _fsync_dir(root)
+    _fsync_dir(parent)
+    return final
+
+def write_checkpoint(root, step:int, state:dict, meta:dict|None=None, keep_last:int=2) -> Path:
+    "Write `state` as folder `root/step_{step:08d}` atomically, then keep only the newest `keep_last` checkpoints."
+    def write(tmp):
+        atomic_save(state, tmp / 'state.pt')
+        atomic_write_text(tmp / 'meta.json', json.dumps(dict(step=step, **(meta or {})), indent=1, default=str))
+    final = write_folder(Path(root) / f'step_{step:08d}', write)
     for old in list_checkpoints(root)[:-keep_last]: shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -433,9 +438,6 @@ def _forked_rng(device=None):
     try: yield
     finally: set_rng_state(s, device)
 
-def _seed_all(seed:int):
-    random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
-
 # %% ../nbs/10_trainer.ipynb #d64667c8
 def _dist_env():
     "(world size, rank, local rank) from torchrun's environment."
@@ -503,9 +505,9 @@ class Trainer:
             cfg.precision = choice[0]
         if cfg.precision == 'fp16' and self.device.type not in _FP16_DEVICES:
             raise BadInputError("precision 'fp16' needs a CUDA device (GradScaler); use 'bf16' on CPU.")
-        self.amp_dtype = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[cfg.precision]
+        self.amp_dtype = None if cfg.precision == 'fp32' else precision_dtype(cfg.precision)
         self.out = Path(cfg.out_dir); self.ckroot = self.out / 'checkpoints'
-        _seed_all(cfg.seed)
+        seed_everything(cfg.seed)
         task.device = self.device
         task.build()
         self.mods = task.modules()
@@ -572,7 +574,7 @@ class Trainer:
         else:
             warnings.warn(f"checkpoint written by {len(ck['rng'])} process(es), resumed with {self.world}: random "
                           "streams restart, so the continuation is not bit-identical to an uninterrupted run.")
-            _seed_all(self.cfg.seed * 7919 + ck['step'] * 31 + self.rank)
+            seed_everything(self.cfg.seed * 7919 + ck['step'] * 31 + self.rank)
         self._acc = ck.get('acc') or {}
         self.last_ckpt = Path(path)
         return ck['step']
@@ -674,16 +676,8 @@ class Trainer:
     def _write_final(self):
         if self.rank == 0:
             model = self.ema.module if self.ema is not None and self.cfg.final_ema else self.model
-            final, tmp = self.out / 'final', self.out / f'.tmp-final-{os.getpid()}'
-            shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-            try:
-                model.eval(); self.task.save_final(tmp, model); _fsync_dir(tmp)
-                if final.exists():
-                    old = self.out / f'.old-final-{os.getpid()}'; os.rename(final, old); os.rename(tmp, final); shutil.rmtree(old)
-                else: os.rename(tmp, final)
-            except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
+            try: model.eval(); write_folder(self.out / 'final', lambda tmp: self.task.save_final(tmp, model))
             finally: set_train_mode(self.model, self.cfg.frozen_eval)
-            _fsync_dir(self.out)
         if self.world > 1: dist.barrier()
 
     # ---- the loop ------------------------------------------------------------------------------------------------
@@ -704,7 +698,7 @@ class Trainer:
             start = self._restore(existing[-1])
             if start > cfg.steps:
                 raise BadInputError(f"{existing[-1]} is at step {start}, beyond steps={cfg.steps}: pass steps >= {start}.")
-        else: _seed_all((cfg.seed + 1) * 7919 + self.rank)  # training randomness, distinct per process
+        else: seed_everything((cfg.seed + 1) * 7919 + self.rank)  # training randomness, distinct per process
         if self.rank == 0:
             clean_partial(self.ckroot); clean_partial(self.out); self.out.mkdir(parents=True, exist_ok=True)
             self.log.truncate_after(start)

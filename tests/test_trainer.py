@@ -4,7 +4,8 @@ import pytest, torch
 import torch.nn as nn
 from dcae_nb.core import BadInputError, DCAEError
 from dcae_nb.trainer import (TrainConfig, Trainer, TrainTask, ToyAutoencoderTask, NonFiniteLossError, EMA, read_log,
-                             list_checkpoints, read_checkpoint, write_checkpoint, plot_losses, RandomImages, _seed_all)
+                             list_checkpoints, read_checkpoint, write_checkpoint, plot_losses, RandomImages)
+from dcae_nb.core import seed_everything
 import dcae_nb.trainer as trainer_mod
 
 
@@ -22,7 +23,7 @@ def cfg(tmp_path, name='run', **kw):
 
 def initial_task(**kw):
     "A task built exactly as the trainer builds it (same seed), to read the initial weights."
-    t = ToyAutoencoderTask(**kw); _seed_all(0); t.build(); return t
+    t = ToyAutoencoderTask(**kw); seed_everything(0); t.build(); return t
 
 
 def test_frozen_params_bit_identical(tmp_path):
