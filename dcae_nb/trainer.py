@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.distributed as dist
 from .core import (DCAEError, BadInputError, CheckpointError, resolve_device, atomic_write, atomic_write_text, _fsync_dir,
-                          cli_number, positive_int, nonneg_int, PRECISIONS, check_precision, precision_dtype, seed_everything)
+                          cli_number, positive_int, nonneg_int, PRECISIONS, check_precision, autocast, seed_everything)
 
 # %% auto #0
 __all__ = ['RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA',
@@ -282,7 +282,7 @@ class StepContext:
 
     def autocast(self, enabled:bool=False):
         "Context manager to switch autocast off (or on) inside `training_step`."
-        return torch.autocast(self.device.type, dtype=self._t.amp_dtype or torch.float32, enabled=enabled and self._t.amp_dtype is not None)
+        return autocast(self.device, self._t.cfg.precision if enabled else 'fp32')
 
     def backward(self, loss, name:str|None=None):
         "Accumulate d(loss / grad_accum) into the trainable parameters of optimizer `name`."
@@ -505,7 +505,6 @@ class Trainer:
             cfg.precision = choice[0]
         if cfg.precision == 'fp16' and self.device.type not in _FP16_DEVICES:
             raise BadInputError("precision 'fp16' needs a CUDA device (GradScaler); use 'bf16' on CPU.")
-        self.amp_dtype = None if cfg.precision == 'fp32' else precision_dtype(cfg.precision)
         self.out = Path(cfg.out_dir); self.ckroot = self.out / 'checkpoints'
         seed_everything(cfg.seed)
         task.device = self.device
@@ -614,7 +613,7 @@ class Trainer:
         for micro in range(cfg.grad_accum):
             ctx.micro = micro
             batch = _to_device(next(batches), self.device)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            with autocast(self.device, cfg.precision):
                 out = self.task.training_step(batch, step, ctx)
             if not isinstance(out, dict) or not out:
                 raise BadInputError(f"training_step must return a non-empty dict of scalar losses, got {type(out).__name__}.")
