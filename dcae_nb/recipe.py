@@ -13,8 +13,8 @@ from .autoencoder import get_config
 from .repro import effect_interval
 
 # %% auto #0
-__all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'train', 'run_info', 'eval_curve',
-           'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
+__all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'fitted_start', 'train', 'run_info',
+           'eval_curve', 'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
            'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware',
            'make_recipe', 'Session']
 
@@ -32,6 +32,9 @@ class Recipe:
     weight_decay:float=0.0        # AdamW weight decay
     perceptual_weight:float=0.0   # weight of LPIPS in the loss (0: L1 only)
     io_lr_scale:float=0.1         # learning-rate factor of the encoder/decoder input and output convolutions
+    start:str='init'              # phase 1's start: 'init' (the config's) or 'fit' (linear start fitted on training crops, 03a)
+    fit_crops:int=64              # start 'fit': training crops the start is fitted on
+    fit_res:int=256               # start 'fit': their side (px); at least 4f, so the deepest level sees 4x4 positions
     warmup:int=20                 # warm-up steps (phase 1; later phases use a tenth of their steps, at most this)
     ema_decay:float|None=None     # EMA of the weights (None: off)
     hires:int=128                 # phase-2 crop side (px): the high resolution
@@ -47,9 +50,10 @@ class Recipe:
     eval_items:int=16             # crops of the periodic evaluation
 
     def __post_init__(self):
-        for k in ('res', 'batch', 'steps', 'hires', 'p2_steps', 'p2_batch', 'p3_steps', 'p3_batch', 'workers', 'threads', 'eval_items'):
+        for k in ('fit_crops', 'fit_res', 'res', 'batch', 'steps', 'hires', 'p2_steps', 'p2_batch', 'p3_steps', 'p3_batch', 'workers', 'threads', 'eval_items'):
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise BadInputError(f"recipe {k}: expected a positive integer, got {v!r}.")
+        if self.start not in ('init', 'fit'): raise BadInputError(f"recipe start: expected 'init' or 'fit', got {self.start!r}.")
         if self.precision not in ('fp32', 'bf16', 'fp16', 'auto'): raise BadInputError(f"recipe precision: expected fp32, bf16, fp16 or auto, got {self.precision!r}.")
         if self.hires <= self.res or self.hires % self.res: raise BadInputError(f"recipe hires {self.hires}: expected a larger multiple of res {self.res}.")
 
@@ -104,6 +108,8 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     if phase == 1: steps, kw = r.steps, dict(lr=r.lr, io_lr_scale=r.io_lr_scale)
     elif phase == 2: steps, batch, kw = r.p2_steps, r.p2_batch, {}
     else: steps, batch, kw = r.p3_steps, r.p3_batch, dict(gan=_P3[variant], gan_start=max(1, r.p3_steps // 4))
+    if phase == 1 and r.start == 'fit':   # (in the key only when used: stores of 'init' runs stay valid)
+        kw.update(start='fit', fit_crops=r.fit_crops, fit_res=max(r.fit_res, 4 * get_config(config).spatial_compression))
     if phase == 2: crop = crop if variant == 'lowres-control' else r.hires   # the control trains the same layers at the training size
     if variant == 'full-hires': kw = dict(trainable='all')   # every layer at the high resolution: what phase 2 stands in for
     prev = None if phase == 1 else run_spec(r, config, phase - 1, seed, None, prec)  # 2 continues 1, 3 continues 2
@@ -126,9 +132,27 @@ def _train_one(job:tuple) -> str:
     spec, eval_data, data, device, threads, eval_every, eval_items = job
     if threads: torch.set_num_threads(threads)
     from dcae_nb.phases import train_phase
+    args = dict(spec['args'])
     init = str(Path(spec['prev']['folder']) / 'final') if spec['prev'] else None
+    if args.pop('start', 'init') == 'fit': init = fitted_start(spec, data, args.pop('fit_crops'), args.pop('fit_res'))
     return str(train_phase(out=spec['folder'], init=init, data=data, eval_data=eval_data, device=device, eval_every=eval_every,
-                           eval_items=eval_items, progress=False, verbose=False, **spec['args']))
+                           eval_items=eval_items, progress=False, verbose=False, **args))
+
+def fitted_start(spec:dict, data, crops:int, res:int) -> str:
+    "The folder of a phase-1 run's data-fitted linear start (03a), fitted once on `crops` training crops of `res` px."
+    from dcae_nb.autoencoder import DCAE
+    from dcae_nb.data import RandomCrops
+    from dcae_nb.phases import _photos
+    from dcae_nb.start import fit_linear_start_
+    out = Path(spec['folder']) / 'start'
+    if not (out / 'config.json').is_file():
+        seed = spec['args']['seed']
+        torch.manual_seed(seed)                                    # the blocks' (inert) weights, per seed
+        model = DCAE(get_config(spec['args']['config']))
+        c = RandomCrops(_photos(data, 'train', lambda *a, **k: None)[0], size=res, length=crops, scales=(0.25, 1.0), seed=seed + 777)
+        fit_linear_start_(model, torch.stack([c[k] for k in range(len(c))]))
+        model.save_pretrained(out)
+    return str(out)
 
 # %% ../nbs/18_recipe.ipynb #02a17a9a
 def train(r:Recipe, specs:list, progress:bool=True) -> dict:
