@@ -149,8 +149,8 @@ def fitted_start(spec:dict, data, crops:int, res:int) -> str:
         seed = spec['args']['seed']
         torch.manual_seed(seed)                                    # the blocks' (inert) weights, per seed
         model = DCAE(get_config(spec['args']['config']))
-        c = RandomCrops(_photos(data, 'train', lambda *a, **k: None)[0], size=res, length=crops, scales=(0.25, 1.0), seed=seed + 777)
-        fit_linear_start_(model, torch.stack([c[k] for k in range(len(c))]))
+        photos = _photos(data, 'train', lambda *a, **k: None)[0]
+        fit_linear_start_(model, RandomCrops(photos, size=res, length=crops, scales=(0.25, 1.0), seed=seed + 777).batch(range(crops)))
         model.save_pretrained(out)
     return str(out)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import BadInputError
+from .blocks import ResBlock, LiteMLA, GLUMBConv
 from .autoencoder import DCAE, DownBlock, UpBlock
 
 # %% auto #0
@@ -15,7 +16,7 @@ __all__ = ['identity_blocks_', 'conv_lsq', 'pca_target', 'fit_linear_start_']
 # %% ../nbs/03a_start.ipynb #7d451c7d
 def _last_norms(model:nn.Module) -> list:
     "The norm that ends each residual branch (ResBlock; LiteMLA and GLUMBConv inside EfficientViT blocks)."
-    return [m.norm for m in model.modules() if any(hasattr(m, a) for a in ('conv1', 'qkv', 'conv_point'))]
+    return [m.norm for m in model.modules() if isinstance(m, (ResBlock, LiteMLA, GLUMBConv))]
 
 @torch.no_grad()
 def identity_blocks_(model:nn.Module) -> nn.Module:
@@ -65,20 +66,6 @@ def pca_target(x:torch.Tensor, # (N, C, H, W) the DownBlock's input
     return T.float().reshape(N, h, w, n_out).permute(0, 3, 1, 2)
 
 # %% ../nbs/03a_start.ipynb #9c35701e
-class _Stop(Exception): pass
-
-def _inputs(model:DCAE, mod:nn.Module, xs, chunk:int=8) -> torch.Tensor:
-    "What enters the encoder layer `mod` for the crops xs (the forward stops at `mod`)."
-    got = []
-    def hook(m, i): got.append(i[0].detach()); raise _Stop
-    h = mod.register_forward_pre_hook(hook)
-    try:
-        for i in range(0, len(xs), chunk):
-            try: model.encode(xs[i:i + chunk])
-            except _Stop: pass
-    finally: h.remove()
-    return torch.cat(got)
-
 def _chain(m:nn.Module, x, chunk:int=8) -> torch.Tensor:
     "m applied to x in chunks: with every block at the identity, one layer's output is the next fitted layer's input."
     return torch.cat([m(x[i:i + chunk]) for i in range(0, len(x), chunk)])
@@ -115,7 +102,7 @@ def fit_linear_start_(model:DCAE, # a DCAE (residual or conventional); changed i
     identity_blocks_(model)
     downs = [m for m in enc.modules() if isinstance(m, DownBlock) and m is not enc.project_in]
     feats = []                                                   # what enters each encoder DownBlock
-    x = _inputs(model, downs[0], xs)                             # the stem's output; then layer by layer
+    x = _chain(enc.project_in, xs)                               # the stem's output; then layer by layer
     for i, m in enumerate(downs):
         if i: x = _chain(downs[i - 1], x)
         feats.append(x)
@@ -124,9 +111,8 @@ def fit_linear_start_(model:DCAE, # a DCAE (residual or conventional); changed i
         tb = t - sc if sc is not None else t                     # what the branch must add
         _set(m, conv_lsq(x, F.pixel_shuffle(tb, m.factor) if m.factor > 1 else tb, max_rows=max_rows, seed=i))
         say(f"encoder {type(m).__name__} {tuple(x.shape[1:])}: {time.time() - t0:.0f} s")
-    zs = _chain(downs[-1], x)                                    # the fitted latents
+    x = _chain(downs[-1], x)                                     # the fitted latents
     ups = [dec.project_in] + [m for st in list(dec.stages)[::-1] for m in st if isinstance(m, UpBlock)]
-    x = zs
     for j, (m, t) in enumerate(zip(ups, [feats[-1]] + feats[:-1][::-1])):   # invert the matching encoder layer
         if j == len(ups) - 1: t = t - t.amin((0, 2, 3), keepdim=True) + offset
         if j: x = _chain(ups[j - 1], x)

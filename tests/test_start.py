@@ -11,8 +11,7 @@ from dcae_nb.start import fit_linear_start_, conv_lsq, identity_blocks_
 
 def _crops(n, size, seed, split='embedded-train'):
     from dcae_nb.data import as_photos
-    c = RandomCrops(as_photos(split), size=size, length=n, seed=seed, flip=False)
-    return torch.stack([c[i] for i in range(n)])
+    return RandomCrops(as_photos(split), size=size, length=n, seed=seed, flip=False).batch(range(n))
 
 
 def _fitted_psnr(config):
