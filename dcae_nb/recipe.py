@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np, torch
 from .core import BadInputError, machine_info
 from .autoencoder import get_config
+from .start import TRAIN_AFTER_FIT
 from .repro import effect_interval
 
 # %% auto #0
 __all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'fitted_start', 'train', 'run_info',
            'eval_curve', 'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
            'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware',
-           'make_recipe', 'Session']
+           'make_recipe', 'describe_start', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -35,6 +36,7 @@ class Recipe:
     start:str='init'              # phase 1's start: 'init' (the config's) or 'fit' (linear start fitted on training crops, 03a)
     fit_crops:int=64              # start 'fit': training crops the start is fitted on
     fit_res:int=256               # start 'fit': their side (px); at least 4f, so the deepest level sees 4x4 positions
+    after_fit:str='blocks'        # start 'fit': what phase 1 trains ('blocks': all but the fitted convs, start.TRAIN_AFTER_FIT; 'all')
     warmup:int=20                 # warm-up steps (phase 1; later phases use a tenth of their steps, at most this)
     ema_decay:float|None=None     # EMA of the weights (None: off)
     hires:int=128                 # phase-2 crop side (px): the high resolution
@@ -54,6 +56,7 @@ class Recipe:
             v = getattr(self, k)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise BadInputError(f"recipe {k}: expected a positive integer, got {v!r}.")
         if self.start not in ('init', 'fit'): raise BadInputError(f"recipe start: expected 'init' or 'fit', got {self.start!r}.")
+        if self.after_fit not in ('blocks', 'all'): raise BadInputError(f"recipe after_fit: expected 'blocks' or 'all', got {self.after_fit!r}.")
         if self.precision not in ('fp32', 'bf16', 'fp16', 'auto'): raise BadInputError(f"recipe precision: expected fp32, bf16, fp16 or auto, got {self.precision!r}.")
         if self.hires <= self.res or self.hires % self.res: raise BadInputError(f"recipe hires {self.hires}: expected a larger multiple of res {self.res}.")
 
@@ -110,6 +113,7 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     else: steps, batch, kw = r.p3_steps, r.p3_batch, dict(gan=_P3[variant], gan_start=max(1, r.p3_steps // 4))
     if phase == 1 and r.start == 'fit':   # (in the key only when used: stores of 'init' runs stay valid)
         kw.update(start='fit', fit_crops=r.fit_crops, fit_res=max(r.fit_res, 4 * get_config(config).spatial_compression))
+        if r.after_fit == 'blocks': kw['trainable'] = TRAIN_AFTER_FIT   # the fitted convs stay: the blocks learn on top (03a)
     if phase == 2: crop = crop if variant == 'lowres-control' else r.hires   # the control trains the same layers at the training size
     if variant == 'full-hires': kw = dict(trainable='all')   # every layer at the high resolution: what phase 2 stands in for
     prev = None if phase == 1 else run_spec(r, config, phase - 1, seed, None, prec)  # 2 continues 1, 3 continues 2
@@ -367,6 +371,12 @@ def make_recipe(recipe:dict, store, device:str='cpu') -> Recipe:
     if bad: raise BadInputError(f"recipe: unknown setting(s) {bad}; known: {', '.join(sorted(known))}.")
     return Recipe(store=str(store), device=str(device), **recipe)
 
+def describe_start(r:Recipe) -> str:
+    "What phase 1 starts from and what it trains, in one phrase (for settings and reports)."
+    if r.start == 'init': return "phase 1 from the config's initialisation (shortcut path for gated configs), every layer trains"
+    return (f"phase 1 from a data-fitted linear start (least squares on {r.fit_crops} training crops of max({r.fit_res}, 4f) px, 03a_start), "
+            + ("the fitted convs fixed, the blocks train" if r.after_fit == 'blocks' else "every layer trains"))
+
 class Session:
     "One notebook's use of the recipe: store, device, the seeds it runs, and the precision chosen on this machine."
     def __init__(self, recipe:dict, store, device:str='cpu', seed:int=0, n_seeds:int=1):
@@ -394,6 +404,6 @@ class Session:
     def hardware(self) -> str: return hardware(self.recipe) + f", {self.precision}"
     def describe(self) -> str:
         r = self.recipe
-        return (f"recipe: phase 1 {r.steps} steps, batch {r.batch} at {r.res} px (2f crops above f{r.res // 2}), AdamW lr {r.lr:g} "
+        return (f"recipe: {describe_start(r)}; phase 1 {r.steps} steps, batch {r.batch} at {r.res} px (2f crops above f{r.res // 2}), AdamW lr {r.lr:g} "
                 f"(io x{r.io_lr_scale:g}), wd {r.weight_decay:g}, L1" + (f" + {r.perceptual_weight:g} LPIPS" if r.perceptual_weight else '')
                 + f", {self.precision}; seeds {self.seeds}; {self.hardware}")

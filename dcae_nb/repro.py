@@ -211,6 +211,19 @@ def run_notebook(name:str, params:dict, out:Path, folder=None, kernel:str='pytho
     return dict(notebook=name, status='ran', seconds=time.time()-t0)
 
 # %% ../nbs/16_repro.ipynb #4a90e4d1
+def _overridden(path, params:dict, over:dict) -> dict:
+    """A notebook's profile parameters with the command line's overrides: top-level names it declares, and the photo
+    folders inside its `recipe` dict (the autoencoder notebooks take `data` / `eval_data` there)."""
+    import ast
+    declared, p = notebook_parameters(path), dict(params)
+    p.update({k: v for k, v in over.items() if k in declared})
+    photos = {k: over[k] for k in ('data', 'eval_data') if k in over}
+    if photos and 'recipe' in declared:
+        base = p.get('recipe')
+        if base is None: base = ast.literal_eval(declared['recipe']['default'])   # the notebook's own default
+        p['recipe'] = dict(base, **photos)
+    return p
+
 def reproduce(profile:str='quick', # smoke | quick | full
               only:list|None=None, # notebook names or numbers to run (default: all)
               out=None, # run folder (default runs/reproduce-<profile>)
@@ -246,7 +259,7 @@ def reproduce(profile:str='quick', # smoke | quick | full
             sel += [m for m in match if m not in sel]
         names = sel
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
-    prof = {n: dict(prof.get(n, {}), **{k: v for k, v in over.items() if k in notebook_parameters(folder/f'{n}.ipynb')}) for n in names}
+    prof = {n: _overridden(folder/f'{n}.ipynb', prof.get(n, {}), over) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
 

@@ -11,7 +11,7 @@ from .blocks import ResBlock, LiteMLA, GLUMBConv
 from .autoencoder import DCAE, DownBlock, UpBlock
 
 # %% auto #0
-__all__ = ['identity_blocks_', 'conv_lsq', 'pca_target', 'fit_linear_start_']
+__all__ = ['TRAIN_AFTER_FIT', 'identity_blocks_', 'conv_lsq', 'pca_target', 'fit_linear_start_', 'fitted_params']
 
 # %% ../nbs/03a_start.ipynb #7d451c7d
 def _last_norms(model:nn.Module) -> list:
@@ -127,3 +127,13 @@ def fit_linear_start_(model:DCAE, # a DCAE (residual or conventional); changed i
     say(f"decoder head: {time.time() - t0:.0f} s")
     model.train(was)
     return model
+
+# %% ../nbs/03a_start.ipynb #bd27b949
+def fitted_params(model:DCAE) -> list:
+    "Names of the parameters `fit_linear_start_` sets: the conv of every DownBlock and UpBlock and of the decoder head."
+    mods = [m for m in model.modules() if isinstance(m, (DownBlock, UpBlock))] + [model.decoder.project_out]
+    ids = {id(p) for m in mods for p in m.conv.parameters()}
+    return [n for n, p in model.named_parameters() if id(p) in ids]
+
+# every parameter but those: a `trainable` pattern (phases.layer_patterns) for training after a fitted start
+TRAIN_AFTER_FIT = r're:(?!.*\.(project_in|project_out)\.conv\.)(?!.*\.stages\.\d+\.\d+\.conv\.).*' 

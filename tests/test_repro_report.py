@@ -194,3 +194,22 @@ def test_reproduce_overrides(tmp_path):
     assert kit == f"7 {mine.resolve()} {theirs.resolve()} {theirs.resolve()}", kit
     with pytest.raises(BadInputError, match='--eval-data .*not a folder'):
         reproduce('smoke', out=tmp_path / 'out2', folder=nbs, device='cpu', eval_data=tmp_path / 'nope')
+
+
+def test_photo_folders_reach_the_recipe(tmp_path):
+    """The autoencoder notebooks take their photos inside `recipe`: --data and --eval-data replace those fields, both
+    where the profile gives a recipe and where the notebook's own default recipe is used (they were silently dropped)."""
+    nbs = tmp_path / 'nbs'
+    for name in ('01_recipe', '02_default'):
+        nb = nbformat.read(str(_fixture_nb(nbs, name, '')), as_version=4)
+        nb.cells[0].source += "\nrecipe = {'steps': 2, 'data': 'embedded-train', 'eval_data': 'embedded-eval'}"
+        nb.cells[1].source = ("from dcae_nb.repro import write_results\n"
+                              f"write_results(out_dir, '{name}', [dict(id='a', claim='c.', source='s', paper='p', "
+                              "kit=f\"{recipe['steps']} {recipe['data']} {recipe['eval_data']}\", setting='toy', rule=dict(kind='unmeasurable', reason='fixture'))])")
+        nbformat.write(nb, str(nbs / f'{name}.ipynb'))
+    (nbs / 'params' / 'smoke.yaml').write_text("01_recipe:\n  recipe: {steps: 3, data: null, eval_data: null}\n02_default:\n  x: 1\n")
+    mine, theirs = tmp_path / 'mine', tmp_path / 'theirs'; mine.mkdir(); theirs.mkdir()
+    reproduce('smoke', out=tmp_path / 'out', folder=nbs, device='cpu', data=mine, eval_data=theirs)
+    kit = lambda n: json.loads((tmp_path / 'out' / n / 'results.json').read_text())['claims'][0]['kit']
+    assert kit('01_recipe') == f"3 {mine.resolve()} {theirs.resolve()}"
+    assert kit('02_default') == f"2 {mine.resolve()} {theirs.resolve()}"

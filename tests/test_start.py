@@ -70,3 +70,23 @@ def test_recipe_trains_from_the_fitted_start(tmp_path):
     assert all(float(g) == 1.0 for n, g in start.named_parameters() if n.endswith('.gate'))   # fitted branches are on
     assert train(r, [spec], progress=False)[spec['name']] == final                            # reused
     with pytest.raises(BadInputError, match='start'): Recipe(start='pca', **kw)
+
+
+def test_after_a_fit_the_fitted_convs_stay_and_the_blocks_train(tmp_path):
+    "after_fit='blocks' (the default): phase 1 leaves every fitted conv exactly as fitted and changes the blocks; 'all' trains both."
+    from dcae_nb.recipe import Recipe, run_spec, train
+    from dcae_nb.start import fitted_params
+    torch.set_num_threads(1)
+    kw = dict(store=str(tmp_path), data='embedded-train', eval_data='embedded-eval', res=64, batch=2, steps=3, warmup=1, hires=128,
+              eval_every=3, eval_items=2, precision='fp32', workers=1, start='fit', fit_crops=8, fit_res=128)
+    specs = {a: run_spec(Recipe(after_fit=a, **kw), 'teach-f32c32-gated', 1, 0) for a in ('blocks', 'all')}
+    assert specs['blocks']['key'] != specs['all']['key'] and 'trainable' not in specs['all']['args']
+    for a, spec in specs.items():
+        final = train(Recipe(after_fit=a, **kw), [spec], progress=False)[spec['name']]
+        start = dict(DCAE.from_pretrained(tmp_path / spec['name'] / 'start').named_parameters())
+        end = dict(DCAE.from_pretrained(final).named_parameters())
+        fitted = set(fitted_params(DCAE(get_config('teach-f32c32-gated'))))
+        moved = {n for n in end if not torch.equal(end[n], start[n])}
+        if a == 'blocks': assert not moved & fitted and moved, sorted(moved & fitted)
+        else: assert moved & fitted and moved - fitted
+    with pytest.raises(BadInputError, match='after_fit'): Recipe(after_fit='head', **{k: v for k, v in kw.items()})
