@@ -220,7 +220,10 @@ def _overridden(path, params:dict, over:dict) -> dict:
     photos = {k: over[k] for k in ('data', 'eval_data') if k in over}
     if photos and 'recipe' in declared:
         base = p.get('recipe')
-        if base is None: base = ast.literal_eval(declared['recipe']['default'])   # the notebook's own default
+        if base is None:                                                  # the notebook's own default
+            try: base = ast.literal_eval(declared['recipe']['default'])
+            except (ValueError, SyntaxError): raise BadInputError(f"{Path(path).name}: its default `recipe` is not a plain dict literal, so "
+                                                                   "--data/--eval-data cannot be put into it; give `recipe` in the profile.") from None
         p['recipe'] = dict(base, **photos)
     return p
 

@@ -136,4 +136,4 @@ def fitted_params(model:DCAE) -> list:
     return [n for n, p in model.named_parameters() if id(p) in ids]
 
 # every parameter but those: a `trainable` pattern (phases.layer_patterns) for training after a fitted start
-TRAIN_AFTER_FIT = r're:(?!.*\.(project_in|project_out)\.conv\.)(?!.*\.stages\.\d+\.\d+\.conv\.).*' 
+TRAIN_AFTER_FIT = r're:(?!.*\.(project_in|project_out)\.conv\.)(?!.*\.stages\.\d+\.\d+\.conv\.).*'

@@ -213,3 +213,15 @@ def test_photo_folders_reach_the_recipe(tmp_path):
     kit = lambda n: json.loads((tmp_path / 'out' / n / 'results.json').read_text())['claims'][0]['kit']
     assert kit('01_recipe') == f"3 {mine.resolve()} {theirs.resolve()}"
     assert kit('02_default') == f"2 {mine.resolve()} {theirs.resolve()}"
+
+
+def test_photo_folders_need_a_readable_recipe(tmp_path):
+    "A notebook whose default `recipe` is not a plain literal, with none in the profile: one clear error, not a silent drop."
+    nbs = tmp_path / 'nbs'
+    nb = nbformat.read(str(_fixture_nb(nbs, '01_odd', 'pass')), as_version=4)
+    nb.cells[0].source += "\nrecipe = {'steps': 2 * 3}"
+    nbformat.write(nb, str(nbs / '01_odd.ipynb'))
+    (nbs / 'params' / 'smoke.yaml').write_text("01_odd:\n  x: 1\n")
+    (tmp_path / 'mine').mkdir()
+    with pytest.raises(BadInputError, match='not a plain dict literal'):
+        reproduce('smoke', out=tmp_path / 'out', folder=nbs, device='cpu', data=tmp_path / 'mine')
