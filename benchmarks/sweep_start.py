@@ -12,7 +12,7 @@ reused, so an interrupted sweep resumes. With --write the results go to data/sta
 
     python benchmarks/sweep_start.py [--steps 160] [--seeds 0 1] [--write]
 """
-import argparse, datetime, json, os, sys, time
+import argparse, datetime, json, sys, time
 from pathlib import Path
 
 # arm: recipe settings (beside the common ones below); each runs for the residual configs of CONFIGS

@@ -89,4 +89,4 @@ def test_after_a_fit_the_fitted_convs_stay_and_the_blocks_train(tmp_path):
         moved = {n for n in end if not torch.equal(end[n], start[n])}
         if a == 'blocks': assert not moved & fitted and moved, sorted(moved & fitted)
         else: assert moved & fitted and moved - fitted
-    with pytest.raises(BadInputError, match='after_fit'): Recipe(after_fit='head', **{k: v for k, v in kw.items()})
+    with pytest.raises(BadInputError, match='after_fit'): Recipe(after_fit='head', **kw)
