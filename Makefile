@@ -42,8 +42,11 @@ weights: install
 photos: install
 	$(BIN)/dcae fetch photos
 
+# The notebooks' scratch folders go to one private TMPDIR, removed afterwards (pass or fail), so that repeated test runs
+# never fill the disk with training runs left in /tmp.
 nbtest: install weights
-	$(BIN)/nbdev_test --path nbs --n_workers 2 --timing
+	@tmp="$$(mktemp -d "$${TMPDIR:-/tmp}/dcae-nbtest.XXXXXX")"; echo "TMPDIR=$$tmp $(BIN)/nbdev_test --path nbs --n_workers 2 --timing"; \
+	TMPDIR="$$tmp" $(BIN)/nbdev_test --path nbs --n_workers 2 --timing; rc=$$?; rm -rf "$$tmp"; exit $$rc
 
 pytest: install weights browser-deps
 	$(BIN)/python -m pytest tests -q -ra

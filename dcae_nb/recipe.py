@@ -32,7 +32,7 @@ class Recipe:
     lr:float=1e-3                 # phase-1 peak learning rate (AdamW; linear warm-up, cosine decay)
     weight_decay:float=0.0        # AdamW weight decay
     perceptual_weight:float=0.0   # weight of LPIPS in the loss (0: L1 only)
-    io_lr_scale:float=0.1         # learning-rate factor of the encoder/decoder input and output convolutions
+    io_lr_scale:float=0.1         # learning-rate factor of the encoder/decoder input and output convolutions, in every phase
     start:str='init'              # phase 1's start: 'init' (the config's) or 'fit' (linear start fitted on training crops, 03a)
     fit_crops:int=64              # start 'fit': training crops the start is fitted on
     fit_res:int=256               # start 'fit': their side (px); at least 4f, so the deepest level sees 4x4 positions
@@ -108,7 +108,7 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     if phase == 3 and variant is None: variant = 'local'
     prec = precision or resolved_precision(r)
     crop, batch = crop_for(r, config)
-    if phase == 1: steps, kw = r.steps, dict(lr=r.lr, io_lr_scale=r.io_lr_scale)
+    if phase == 1: steps, kw = r.steps, dict(lr=r.lr)
     elif phase == 2: steps, batch, kw = r.p2_steps, r.p2_batch, {}
     else: steps, batch, kw = r.p3_steps, r.p3_batch, dict(gan=_P3[variant], gan_start=max(1, r.p3_steps // 4))
     if phase == 1 and r.start == 'fit':   # (in the key only when used: stores of 'init' runs stay valid)
@@ -116,6 +116,7 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
         if r.after_fit == 'blocks': kw['trainable'] = TRAIN_AFTER_FIT   # the fitted convs stay: the blocks learn on top (03a)
     if phase == 2: crop = crop if variant == 'lowres-control' else r.hires   # the control trains the same layers at the training size
     if variant == 'full-hires': kw = dict(trainable='all')   # every layer at the high resolution: what phase 2 stands in for
+    kw['io_lr_scale'] = r.io_lr_scale   # every phase: the stem, latent layers and head (after a fit: the fitted convs) learn slower
     prev = None if phase == 1 else run_spec(r, config, phase - 1, seed, None, prec)  # 2 continues 1, 3 continues 2
     args = dict(config=config if phase == 1 else None, phase=phase, steps=steps, batch=batch, res=crop, seed=seed, precision=prec,
                 weight_decay=r.weight_decay, perceptual_weight=r.perceptual_weight, warmup=_warmup(r, steps, phase),
@@ -406,4 +407,5 @@ class Session:
         r = self.recipe
         return (f"recipe: {describe_start(r)}; phase 1 {r.steps} steps, batch {r.batch} at {r.res} px (2f crops above f{r.res // 2}), AdamW lr {r.lr:g} "
                 f"(io x{r.io_lr_scale:g}), wd {r.weight_decay:g}, L1" + (f" + {r.perceptual_weight:g} LPIPS" if r.perceptual_weight else '')
+                + f"; phases 2-3 at the paper's learning rates and betas (x4 rate at teaching widths), wd {r.weight_decay:g}, io x{r.io_lr_scale:g}"
                 + f", {self.precision}; seeds {self.seeds}; {self.hardware}")

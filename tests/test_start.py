@@ -90,3 +90,23 @@ def test_after_a_fit_the_fitted_convs_stay_and_the_blocks_train(tmp_path):
         if a == 'blocks': assert not moved & fitted and moved, sorted(moved & fitted)
         else: assert moved & fitted and moved - fitted
     with pytest.raises(BadInputError, match='after_fit'): Recipe(after_fit='head', **kw)
+
+
+def test_later_phases_move_the_in_out_convs_at_the_recipes_io_rate(tmp_path):
+    "Phases 2 and 3 (and the every-layer control) train the stem, latent layers and head at lr · io_lr_scale, as phase 1 does."
+    from dcae_nb.recipe import Recipe, run_spec, train
+    torch.set_num_threads(1)
+    kw = dict(data='embedded-train', eval_data='embedded-eval', res=64, batch=2, steps=2, warmup=1, hires=128, p2_steps=2,
+              p2_batch=2, p3_steps=2, p3_batch=2, eval_every=2, eval_items=2, precision='fp32', workers=1)
+    r = Recipe(store=str(tmp_path / 'a'), io_lr_scale=0.1, **kw)
+    for phase, variant in ((1, None), (2, None), (2, 'lowres-control'), (2, 'full-hires'), (3, 'local'), (3, 'full-gan')):
+        assert run_spec(r, 'teach-f32c32-gated', phase, 0, variant)['args']['io_lr_scale'] == 0.1, (phase, variant)
+    moved = {}
+    for io in (0.1, 1.0):   # phase 3 trains the head alone (decoder.project_out): every trainable tensor is an in/out conv
+        ri = Recipe(store=str(tmp_path / f'io{io}'), io_lr_scale=io, **kw)
+        spec = run_spec(ri, 'teach-f32c32-gated', 3, 0, 'local')
+        out = train(ri, [spec], progress=False)
+        before = DCAE.from_pretrained(out[spec['prev']['name']]).decoder.project_out.conv.weight
+        after = DCAE.from_pretrained(out[spec['name']]).decoder.project_out.conv.weight
+        moved[io] = (after - before).abs().max().item()
+    assert 0 < moved[0.1] < 0.3 * moved[1.0], moved
