@@ -152,7 +152,7 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 def machine_info() -> dict:
-    "Hardware and software a measurement was taken on: CPU, cores, GPU, torch version, date, git revision."
+    "Hardware and software a measurement was taken on: CPU, cores, GPU, torch version, date, git revision (`-dirty`: tracked files edited since)."
     import datetime, torch
     info = dict(cpu=cpu_name(), cpu_cores=os.cpu_count(), torch=torch.__version__,
                 python=platform.python_version(), date=datetime.date.today().isoformat(), gpu=None, driver=None)
@@ -161,7 +161,7 @@ def machine_info() -> dict:
         try: info['driver'] = subprocess.run(['nvidia-smi', '--query-gpu=driver_version', '--format=csv,noheader'],
                                              capture_output=True, text=True, timeout=10).stdout.strip() or None
         except (OSError, subprocess.SubprocessError): pass
-    try: info['git_rev'] = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True,
+    try: info['git_rev'] = subprocess.run(['git', 'describe', '--always', '--dirty', '--abbrev=7'], capture_output=True, text=True,  # -dirty: edited since
                                           timeout=10, cwd=Path(__file__).parent if '__file__' in globals() else None).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): info['git_rev'] = None
     return info
