@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_start import holdout_split  # noqa: E402  (the same photo split as the start sweep)
 
 CONFIGS = ('teach-f32c32-gated', 'teach-f64c128-gated')
-QUICK = dict(res=64, batch=8, steps=160, lr=1e-3, weight_decay=0.0, perceptual_weight=0.0, start='fit', warmup=20, hires=256,
-             p2_steps=40, p2_batch=2, p3_steps=100, p3_batch=8, precision='fp32', workers=2, threads=1, eval_every=1000, eval_items=2)
+# the quick profile's recipe as `dcae reproduce` reads it, in fp32, with the photos and periodic evaluation set here
+OVERRIDES = dict(precision='fp32', eval_every=1000, eval_items=2)
 
 
 def main():
@@ -32,9 +32,11 @@ def main():
     from dcae_nb.core import machine_info
     from dcae_nb.phases import eval_crops
     from dcae_nb.recipe import Recipe, run_spec, train, measure, crop_for
+    from dcae_nb.repro import load_profile
     runs = Path(a.runs); tr, ho = holdout_split(runs)
     t0 = time.time()
-    recipes = {io: Recipe(store=str(runs / 'store'), data=str(tr), eval_data=str(ho), io_lr_scale=io, **QUICK) for io in a.io}
+    quick = {**load_profile('quick')['01_residual']['recipe'], **OVERRIDES, 'data': str(tr), 'eval_data': str(ho)}
+    recipes = {io: Recipe(store=str(runs / 'store'), **{**quick, 'io_lr_scale': io}) for io in a.io}
     for io, r in recipes.items():
         print(f"io_lr_scale {io:g}: training", flush=True)
         train(r, [run_spec(r, c, 3, s, 'local') for c in CONFIGS for s in a.seeds], progress=True)

@@ -16,6 +16,6 @@ def test_git_revision_says_when_the_code_was_edited():
     if not shutil.which('git') or not _git('rev-parse', '--git-dir'): pytest.skip('not a git checkout')
     rev = machine_info()['git_rev']
     assert re.fullmatch(r'[0-9a-f]{7,}(-dirty)?', rev), rev
-    assert rev.split('-')[0] == _git('rev-parse', '--short=7', 'HEAD')[:len(rev.split('-')[0])]
+    assert _git('rev-parse', 'HEAD').startswith(rev.removesuffix('-dirty')), rev
     edited = bool(_git('status', '--porcelain', '--untracked-files=no'))
     assert rev.endswith('-dirty') == edited, (rev, edited)
