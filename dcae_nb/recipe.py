@@ -14,10 +14,10 @@ from .start import TRAIN_AFTER_FIT
 from .repro import effect_interval
 
 # %% auto #0
-__all__ = ['Recipe', 'crop_for', 'conventional_twin', 'resolved_precision', 'run_spec', 'fitted_start', 'train', 'run_info',
-           'eval_curve', 'seconds_per_step', 'Method', 'measure', 'paired', 'effects', 'fmt_effect', 'repeat_speedups',
-           'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware',
-           'make_recipe', 'describe_start', 'Session']
+__all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'conventional_twin', 'whole_model', 'resolved_precision', 'run_spec',
+           'fitted_start', 'train', 'run_info', 'eval_curve', 'seconds_per_step', 'Method', 'measure', 'paired',
+           'effects', 'fmt_effect', 'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side',
+           'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -79,6 +79,16 @@ def conventional_twin(config:str) -> str:
 # %% ../nbs/18_recipe.ipynb #8f1623e9
 _P3 = {'local': 'on', 'no-gan': 'off', 'full-gan': 'full'}  # phase-3 variants: GAN on the head / no GAN / GAN with the whole model
 
+# After a fitted start with the fitted convs fixed (after_fit 'blocks'), the down/up-sampling convs stay as fitted in every
+# phase; the "whole model" arms (phase 2 'full-hires', phase 3 'full-gan') train every other layer, i.e. every layer the
+# recipe ever trains. (Moving the fitted convs at the full rate undoes the fit: at the quick profile's 40 phase-2 steps
+# that arm ended 6 dB below phase 2, a handicap, not a comparison.) The stem, latent layers and head learn at io_lr_scale.
+WHOLE_AFTER_FIT = r're:(?!.*\.stages\.\d+\.\d+\.conv\.).*'
+
+def whole_model(r:Recipe) -> str:
+    "The `trainable` layers of the whole-model arms: 'all', or after a fitted start with the fitted convs fixed, all but those convs."
+    return WHOLE_AFTER_FIT if r.start == 'fit' and r.after_fit == 'blocks' else 'all'
+
 def _warmup(r:Recipe, steps:int, phase:int) -> int: return r.warmup if phase == 1 else max(1, min(r.warmup, steps // 10))
 
 def resolved_precision(r:Recipe) -> str:
@@ -115,7 +125,8 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
         kw.update(start='fit', fit_crops=r.fit_crops, fit_res=max(r.fit_res, 4 * get_config(config).spatial_compression))
         if r.after_fit == 'blocks': kw['trainable'] = TRAIN_AFTER_FIT   # the fitted convs stay: the blocks learn on top (03a)
     if phase == 2: crop = crop if variant == 'lowres-control' else r.hires   # the control trains the same layers at the training size
-    if variant == 'full-hires': kw = dict(trainable='all')   # every layer at the high resolution: what phase 2 stands in for
+    if variant == 'full-hires': kw = dict(trainable=whole_model(r))   # every layer at the high resolution: what phase 2 stands in for
+    if variant == 'full-gan' and whole_model(r) != 'all': kw.update(gan='on', trainable=whole_model(r))  # the GAN on every layer trained
     kw['io_lr_scale'] = r.io_lr_scale   # every phase: the stem, latent layers and head (after a fit: the fitted convs) learn slower
     prev = None if phase == 1 else run_spec(r, config, phase - 1, seed, None, prec)  # 2 continues 1, 3 continues 2
     args = dict(config=config if phase == 1 else None, phase=phase, steps=steps, batch=batch, res=crop, seed=seed, precision=prec,
