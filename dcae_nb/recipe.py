@@ -135,13 +135,30 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     key_src = dict(args, config=config, data=_data_key(r.data), prev=prev['key'] if prev else None)
     key = hashlib.sha1(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:10]
     name = f"{config}-p{phase}{'-' + variant if variant else ''}-{crop}px-{steps}st-s{seed}-{key}"
-    return dict(key=key, name=name, folder=str(Path(r.store) / name), args=args, prev=prev,
+    return dict(key=key, name=name, folder=str(Path(r.store) / name), args=args, prev=prev, config=config,
                 label=f"{config} phase {phase}{' ' + variant if variant else ''} seed {seed}")
 
 # %% ../nbs/18_recipe.ipynb #3f61ca1a
 def _done(spec:dict) -> bool:
     f = Path(spec['folder'])
     return (f / 'final' / 'config.json').is_file() and (f / 'phase.json').is_file()
+
+def _stale(spec:dict) -> str|None:
+    "Why a finished run no longer matches its config (the registered name now stands for other layers), or None."
+    p = Path(spec['folder']) / 'phase.json'
+    if not p.is_file(): return None
+    from dcae_nb.phases import _arch_record
+    got = json.loads(p.read_text()).get('settings', {}).get('task', {}).get('arch')
+    want = json.loads(json.dumps(_arch_record(get_config(spec['config'])), default=str))
+    if got is None or got == want: return None
+    return f"{spec['config']} was redefined since it trained ({', '.join(sorted(k for k in {**got, **want} if got.get(k) != want.get(k)))} differ)"
+
+def _set_aside_if_stale(spec:dict, log=print):
+    "Move a stale run's folder aside (kept, renamed *.stale-DATE), so that the run trains again with the current layers."
+    why = _stale(spec)
+    if why is None: return
+    f = Path(spec['folder']); to = f.with_name(f"{f.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    f.rename(to); log(f"model store: {f.name} set aside as {to.name}: {why}; it trains again")
 
 def _train_one(job:tuple) -> str:
     "Train one run (in a worker process, or in this one)."
@@ -179,6 +196,7 @@ def train(r:Recipe, specs:list, progress:bool=True) -> dict:
         if s['prev']: add(s['prev'])
         if s['name'] not in seen: seen.add(s['name']); todo.append(s)
     for s in specs: add(s)
+    for s in todo: _set_aside_if_stale(s)   # the key names the config; its layers are checked here
     missing = [s for s in todo if not _done(s)]
     Path(r.store).mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(missing), desc=f"training ({r.workers} side by side)", unit='run', disable=not progress or not missing)
