@@ -44,7 +44,7 @@ class Recipe:
     p2_batch:int=4                # phase-2 crops per step
     p3_steps:int=100              # phase-3 steps
     p3_batch:int=8                # phase-3 crops per step (at `res`)
-    precision:str='auto'          # fp32, bf16 or auto (bf16 where a short measurement finds it faster: trainer.auto_precision)
+    precision:str='auto'          # fp32, bf16 or auto (bf16 on CUDA, fp32 on a CPU: trainer.auto_precision)
     device:str='cpu'              # cpu, cuda or auto
     workers:int=2                 # training processes side by side (CPU: one torch thread each)
     threads:int=1                 # torch threads per training process
