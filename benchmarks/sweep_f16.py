@@ -11,12 +11,12 @@ path (average-pool by 16, nearest upsample). Runs are kept in --runs and reused,
 
     python benchmarks/sweep_f16.py [--seeds 0 1] [--arms base wide]
 """
-import argparse, sys, time
+import argparse, dataclasses, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep_start import holdout_split  # noqa: E402  (the same photo split as the start sweep)
-from dcae_nb.autoencoder import DCAEConfig, get_config, register_config  # noqa: E402
+from dcae_nb.autoencoder import get_config, register_config  # noqa: E402
 
 BASE = get_config('teach-f16c8-gated')
 # arm: the changes to teach-f16c8-gated (registered at import, so that the spawned training processes know them too)
@@ -28,7 +28,7 @@ ARMS = {
 }
 NAMES = {a: BASE.name if not kw else f"sweep-f16c8-{a}" for a, kw in ARMS.items()}
 for _a, _kw in ARMS.items():
-    if _kw: register_config(DCAEConfig(**{**BASE.__dict__, 'name': NAMES[_a], **_kw}))
+    if _kw: register_config(dataclasses.replace(BASE, name=NAMES[_a], **_kw))
 OVERRIDES = dict(eval_every=250, eval_items=8)
 
 

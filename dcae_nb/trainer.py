@@ -500,7 +500,7 @@ class Trainer:
             self._own_pg = True
         self.device = _pick_device(cfg, self.world, local)
         cfg.check(self.world)
-        if cfg.precision == 'auto':  # chosen once (rank 0 measures, every process follows) and recorded as chosen
+        if cfg.precision == 'auto':  # chosen once (rank 0 chooses, every process follows) and recorded as chosen
             choice = [auto_precision(self.device) if self.rank == 0 else None]
             if self.world > 1: dist.broadcast_object_list(choice, src=0)
             cfg.precision = choice[0]
