@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_data.ipynb #3441ce5b
 from __future__ import annotations
-import math
+import math, os
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -12,8 +12,9 @@ from .core import BadInputError, MissingAssetError
 from .assets import read_manifest, local_path, cache_dir, check_file
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'EMBEDDED', 'SPLITS', 'read_image', 'to_tensor', 'to_uint8', 'Photo', 'load_photos', 'default_split',
-           'show_photos', 'show_images', 'as_photos', 'RandomCrops', 'CenterCrops', 'Tiles', 'HiresSet']
+__all__ = ['IMAGE_SUFFIXES', 'DECODE_CACHE_MB', 'EMBEDDED', 'SPLITS', 'read_image', 'to_tensor', 'to_uint8', 'Photo',
+           'load_photos', 'default_split', 'show_photos', 'show_images', 'as_photos', 'RandomCrops', 'CenterCrops',
+           'Tiles', 'HiresSet']
 
 # %% ../nbs/07_data.ipynb #6427548a
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff', '.raw')
@@ -28,12 +29,29 @@ def read_image(path:str|Path, # image file (PNG, JPEG, BMP, WebP, TIFF, or a BBC
     if path.stat().st_size == 0:
         raise BadInputError(f"image file {path} is empty (0 bytes). Delete it; if it came from the cache, fetch it "
                             "again with: dcae fetch photos")
-    if path.suffix.lower() == '.raw': return _read_vc2_raw(path, size)
-    try:
-        with Image.open(path) as im: return np.asarray(im.convert('RGB'))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise BadInputError(f"{path} is not a readable image ({type(e).__name__}: {e}). Expected a PNG, JPEG, BMP, "
-                            "WebP or TIFF file; replace or delete it.") from None
+    st = path.stat()
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, tuple(size) if size else None)
+    if key in _DECODED: _DECODED[key] = _DECODED.pop(key); return _DECODED[key]   # most recently used last
+    if path.suffix.lower() == '.raw': a = _read_vc2_raw(path, size)
+    else:
+        try:
+            with Image.open(path) as im: a = np.array(im.convert('RGB'))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            raise BadInputError(f"{path} is not a readable image ({type(e).__name__}: {e}). Expected a PNG, JPEG, BMP, "
+                                "WebP or TIFF file; replace or delete it.") from None
+    a.flags.writeable = False                                 # shared by every caller: copy before changing it
+    _remember(key, a)
+    return a
+
+# Decoded photos, kept per process (a training run, its fitted start and its evaluation read the same photos, and a worker
+# trains several runs): keyed by file, modification time and size, least recently used first out beyond the budget.
+DECODE_CACHE_MB = int(os.environ.get('DCAE_DECODE_CACHE_MB', 2048))   # 0: decode every time
+_DECODED = {}
+
+def _remember(key, a:np.ndarray):
+    if a.nbytes > DECODE_CACHE_MB * 2**20: return
+    _DECODED[key] = a
+    while sum(v.nbytes for v in _DECODED.values()) > DECODE_CACHE_MB * 2**20: _DECODED.pop(next(iter(_DECODED)))
 
 def _read_vc2_raw(path, size):
     "A BBC VC-2 conformance picture: three 16-bit little-endian planes G, B, R of `size` (width, height)."
