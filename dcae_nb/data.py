@@ -26,10 +26,10 @@ def read_image(path:str|Path, # image file (PNG, JPEG, BMP, WebP, TIFF, or a BBC
     from PIL import Image, UnidentifiedImageError
     path = Path(path)
     if not path.is_file(): raise MissingAssetError(f"image file {path} does not exist.")
-    if path.stat().st_size == 0:
+    st = path.stat()
+    if st.st_size == 0:
         raise BadInputError(f"image file {path} is empty (0 bytes). Delete it; if it came from the cache, fetch it "
                             "again with: dcae fetch photos")
-    st = path.stat()
     key = (str(path.resolve()), st.st_mtime_ns, st.st_size, tuple(size) if size else None)
     if key in _DECODED: _DECODED[key] = _DECODED.pop(key); return _DECODED[key]   # most recently used last
     if path.suffix.lower() == '.raw': a = _read_vc2_raw(path, size)
