@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, difflib, math
 from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError, check_images
+from .core import BadInputError, check_images, count_params
 from .shortcuts import ChannelAveragingDownsample, ChannelDuplicatingUpsample
 from .blocks import build_block, build_norm, build_act
 from fastcore.basics import patch
@@ -15,7 +15,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['SCALING_FACTORS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'arch_differences', 'DownBlock',
            'UpBlock', 'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'pad_to_multiple',
-           'count_params', 'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds']
+           'param_counts', 'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds']
 
 # %% ../nbs/03_autoencoder.ipynb #8798c595
 def _per_stage(v, n:int, what:str) -> tuple:
@@ -363,12 +363,11 @@ def forward(self:DCAE, x:torch.Tensor, pad:bool|str=False) -> torch.Tensor:
     return self.decode(self.encode(x, pad=pad), size=x.shape[-2:] if pad else None)
 
 # %% ../nbs/03_autoencoder.ipynb #4c8f3655
-def count_params(model_or_name) -> dict:
+def param_counts(model_or_name) -> dict:
     "Parameters (total, encoder, decoder) of a model or registered config name (built on the meta device)."
     if not isinstance(model_or_name, nn.Module):
         with torch.device('meta'): model_or_name = DCAE(get_config(model_or_name, shortcut_init=False))
-    n = lambda m: sum(p.numel() for p in m.parameters())
-    return dict(total=n(model_or_name), encoder=n(model_or_name.encoder), decoder=n(model_or_name.decoder))
+    return {k: count_params(m) for k, m in dict(total=model_or_name, encoder=model_or_name.encoder, decoder=model_or_name.decoder).items()}
 
 # %% ../nbs/03_autoencoder.ipynb #86322305
 def stage_table(name:str, size:int=256) -> list:

@@ -11,8 +11,8 @@ from pathlib import Path
 __all__ = ['PRECISIONS', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'LOCK_NAME', 'DCAEError',
            'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device', 'check_precision',
            'precision_dtype', 'autocast', 'precision_context', 'cli_number', 'seed_everything', 'cpu_name',
-           'machine_info', 'WriteError', 'write_error', 'atomic_write', 'atomic_write_text', 'check_out_dir',
-           'RunFolderBusyError', 'run_lock']
+           'machine_info', 'count_params', 'weights_hash', 'WriteError', 'write_error', 'atomic_write',
+           'atomic_write_text', 'check_out_dir', 'RunFolderBusyError', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -165,6 +165,22 @@ def machine_info() -> dict:
                                           timeout=10, cwd=Path(__file__).parent if '__file__' in globals() else None).stdout.strip() or None
     except (OSError, subprocess.SubprocessError): info['git_rev'] = None
     return info
+
+# %% ../nbs/00_core.ipynb #c701500b
+def count_params(model, # a torch.nn.Module
+                 trainable_only:bool=False, # count only parameters that require gradients
+                ) -> int:
+    "Number of parameters of `model` (buffers, such as a fixed position embedding, are never counted)."
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+def weights_hash(model) -> str:
+    "SHA-256 (first 16 hex digits) of a module's state dict: names, dtypes, shapes and values."
+    import hashlib, torch
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 # %% ../nbs/00_core.ipynb #c946f735
 def _fsync_dir(path):

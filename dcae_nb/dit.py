@@ -7,14 +7,14 @@ from __future__ import annotations
 import difflib, math, re
 from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError
+from .core import BadInputError, count_params  # (count_params: every model in the kit counts the same way)
 from .diffusion import check_guidance_scale, guidance_mix  # one guidance rule for the samplers and the model
 
 # %% auto #0
 __all__ = ['MODEL_SIZES', 'PUBLISHED_MACS', 'PUBLISHED_PARAMS', 'patchify', 'unpatchify', 'PatchEmbed', 'sincos_1d',
            'sincos_pos_embed_2d', 'timestep_embedding', 'TimestepEmbedder', 'LabelEmbedder', 'SelfAttention', 'mlp',
            'modulate', 'AdaLNZeroBlock', 'FinalLayer', 'DenoiserConfig', 'LatentDenoiser', 'DiT', 'UViTBlock', 'UViT',
-           'parse_model_name', 'create_model', 'count_macs', 'count_params']
+           'parse_model_name', 'create_model', 'count_macs']
 
 # %% ../nbs/13_dit.ipynb #fa343e0a
 def patchify(x, # latents (N, C, H, W)
@@ -373,10 +373,6 @@ def count_macs(model:LatentDenoiser, # a DiT / UViT (any device, 'meta' included
     mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu_flops}
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=mapping) as fc: model(x, t, y)
     return fc.get_total_flops() // 2
-
-def count_params(model:nn.Module, trainable_only:bool=True) -> int:
-    "Number of (trainable) parameters; DiT's fixed position embedding is a buffer and never counted."
-    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 # %% ../nbs/13_dit.ipynb #740469ff
 PUBLISHED_MACS = [  # (model name, in_channels, input_size, learn_sigma, GMACs, source)

@@ -4,25 +4,26 @@
 
 # %% ../nbs/14_latents.ipynb #ab6b720c
 from __future__ import annotations
-import argparse, hashlib, json, math, os, shutil, time
+import argparse, json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
 import torch, torch.nn as nn
 from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, check_out_dir, run_lock, LOCK_NAME, positive_int,
-                          nonneg_int, positive_float, nonneg_float, fraction, cli_number)
+                          nonneg_int, positive_float, nonneg_float, fraction, cli_number, count_params, weights_hash)
+from .assets import sha256_file
 from .checkpoints import model_folder
 from .autoencoder import DCAE
-from .dit import create_model, count_params
+from .dit import create_model
 from .diffusion import Diffusion, check_guidance_scale, SAMPLERS, BETA_SCHEDULES
 from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_from_args,
                              list_checkpoints, check_resume)
 
 # %% auto #0
-__all__ = ['SCALING_RULES', 'LABELS', 'CACHE_FORMAT', 'MANIFEST', 'DIT_RECORD', 'DIT_FORMAT', 'latent_tokens', 'weights_hash',
-           'ae_identity', 'load_autoencoder', 'latent_stats', 'scaling_factor_of', 'photo_classes', 'encode_split',
-           'read_manifest', 'LatentCache', 'check_identity', 'LatentDiTTask', 'fit_dit', 'train_dit', 'load_dit',
-           'check_dit_fits', 'sample_latents', 'sample_images', 'latents_args', 'latents_cli', 'train_dit_args',
-           'train_dit_cli', 'save_grid', 'sample_args', 'sample_cli']
+__all__ = ['SCALING_RULES', 'LABELS', 'CACHE_FORMAT', 'MANIFEST', 'DIT_RECORD', 'DIT_FORMAT', 'latent_tokens', 'ae_identity',
+           'load_autoencoder', 'latent_stats', 'scaling_factor_of', 'photo_classes', 'encode_split', 'read_manifest',
+           'LatentCache', 'check_identity', 'LatentDiTTask', 'fit_dit', 'train_dit', 'load_dit', 'check_dit_fits',
+           'sample_latents', 'sample_images', 'latents_args', 'latents_cli', 'train_dit_args', 'train_dit_cli',
+           'save_grid', 'sample_args', 'sample_cli']
 
 # %% ../nbs/14_latents.ipynb #13984dcd
 def latent_tokens(size:int, # image side in pixels
@@ -36,15 +37,6 @@ def latent_tokens(size:int, # image side in pixels
     return (size // f // patch) ** 2
 
 # %% ../nbs/14_latents.ipynb #216347e8
-def weights_hash(model:nn.Module) -> str:
-    "SHA-256 (first 16 hex digits) of a module's state dict: names, shapes and values, floats as float32."
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        t = v.detach().cpu()
-        t = (t.float() if t.is_floating_point() else t).contiguous().reshape(-1)
-        h.update(f"{k}|{tuple(v.shape)}|{t.dtype}|".encode()); h.update(t.view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
 def ae_identity(ae:DCAE) -> dict:
     "What identifies an autoencoder's latents: config name, weight hash, latent channels, spatial compression."
     return dict(config=ae.config.name, weights_sha256=weights_hash(ae), latent_channels=ae.latent_channels,
@@ -102,12 +94,6 @@ def photo_classes(photos:list, # `dcae_nb.data.Photo`s
 # %% ../nbs/14_latents.ipynb #bc767fa6
 CACHE_FORMAT, MANIFEST = 'dcae_nb-latent-cache', 'manifest.json'
 
-def _sha256_file(path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
-
 def _encode_batches(ae, ds, labels_of, batch, device, progress):
     "Yield (unscaled latents, labels) per batch of the crop dataset."
     from tqdm.auto import tqdm
@@ -125,7 +111,7 @@ def _write_shards(batches, folder:Path, shard_size:int) -> tuple:
         z, y = torch.cat(zs), torch.cat(ys); zs[:], ys[:] = [z[k:]], [y[k:]]   # keep the rest for the next shard
         f = folder / f'shard_{len(shards):05d}.safetensors'
         save_file({'latents': z[:k].contiguous(), 'labels': y[:k].contiguous()}, str(f))
-        shards.append(dict(file=f.name, count=k, sha256=_sha256_file(f)))
+        shards.append(dict(file=f.name, count=k, sha256=sha256_file(f)))
     shape = None
     for z, y in batches:
         zs.append(z); ys.append(y); sums.append(z); shape = list(z.shape[1:])
@@ -226,7 +212,7 @@ def _load_shard(path:Path, rec:dict, m:dict, verify:bool) -> tuple:
     from safetensors.torch import load_file
     f = path / rec['file']
     if not f.exists(): raise CheckpointError(f"latent cache {path}: shard {rec['file']} is missing; re-create the cache.")
-    if verify and _sha256_file(f) != rec['sha256']:
+    if verify and sha256_file(f) != rec['sha256']:
         raise CheckpointError(f"latent cache {path}: shard {rec['file']} is corrupt (SHA-256 differs from the manifest); re-create the cache.")
     try: t = load_file(str(f))
     except Exception as e: raise CheckpointError(f"latent cache {path}: cannot read shard {rec['file']} ({e}); re-create the cache.") from None

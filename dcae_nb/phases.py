@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
 from .core import (BadInputError, CheckpointError, DCAEError, MissingAssetError, check_out_dir, run_lock, positive_int,
-                          nonneg_int, positive_float, nonneg_float)
+                          nonneg_int, positive_float, nonneg_float, weights_hash)
 from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
 from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_record, read_log,
                              plot_losses, list_checkpoints, check_resume)
@@ -170,14 +170,6 @@ def eval_crops(photos=None, # split name, folder or photo list (None: the fetche
 
 def _names_hash(photos) -> str: return hashlib.sha1('\n'.join(sorted(p.name for p in photos)).encode()).hexdigest()[:12]
 
-def _state_hash(model:nn.Module) -> str:
-    "sha256 of a model's tensors (names, dtypes, values): identifies the weights a phase starts from."
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        t = v.detach().cpu().contiguous()
-        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()[:16]
-
 # %% ../nbs/11_phases.ipynb #22691031
 def load_init(init, # a folder written by DCAE.save_pretrained / dcae train (OUT/final), or a diffusers / efficientvit one
               config=None, # the config name the caller expects (None: accept the folder's)
@@ -270,7 +262,7 @@ class PhaseTask(TrainTask):
                        disc_ndf=min(64, mc.widths[0]) if gan != 'off' else None, perceptual_weight=perceptual_weight,
                        channels_last=channels_last, seed=seed, data=data_label, data_photos=_names_hash(self.photos),
                        **({'io_lr_scale': float(io_lr_scale)} if io_lr_scale != 1 else {}),  # (recorded only when used)
-                       init_weights=_state_hash(self.init_model) if self.init_model is not None else None)
+                       init_weights=weights_hash(self.init_model) if self.init_model is not None else None)
         self.eval_hp = dict(eval_res=eval_res or res, eval_items=eval_items, eval_data=eval_label)
 
     def config_dict(self): return self.hp

@@ -12,12 +12,13 @@ from .core import BadInputError, machine_info
 from .autoencoder import get_config
 from .start import TRAIN_AFTER_FIT
 from .repro import effect_interval
+from .trainer import seconds_per_step  # (the reproduction notebooks use it through this layer)
 
 # %% auto #0
 __all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'conventional_twin', 'whole_model', 'resolved_precision', 'run_spec',
-           'fitted_start', 'train', 'run_info', 'eval_curve', 'seconds_per_step', 'Method', 'measure', 'paired',
-           'effects', 'fmt_effect', 'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side',
-           'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
+           'fitted_start', 'train', 'run_info', 'eval_curve', 'Method', 'measure', 'paired', 'effects', 'fmt_effect',
+           'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper',
+           'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -228,13 +229,6 @@ def eval_curve(final) -> list:
     "The periodic evaluations of a run (rows with step, psnr, ssim, lpips), on the evaluation set it was trained with."
     from dcae_nb.trainer import read_log
     return [row for row in read_log(Path(final).parent) if row['kind'] == 'eval']
-
-def seconds_per_step(final) -> float:
-    "Training seconds per optimizer step of a finished run (from its log)."
-    from dcae_nb.trainer import read_log
-    rows = [row for row in read_log(Path(final).parent) if row['kind'] == 'train']
-    if len(rows) > 1: return (rows[-1]['time'] - rows[0]['time']) / max(1, rows[-1]['step'] - rows[0]['step'])
-    return rows[-1]['time'] / rows[-1]['step']
 
 # %% ../nbs/18_recipe.ipynb #a7791cfc
 class Method:

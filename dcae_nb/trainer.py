@@ -19,9 +19,9 @@ from .core import (DCAEError, BadInputError, CheckpointError, resolve_device, at
 __all__ = ['RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA',
            'set_train_mode', 'atomic_save', 'list_checkpoints', 'write_folder', 'write_checkpoint', 'read_checkpoint',
            'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'TrainTask',
-           'read_log', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state', 'config_record', 'config_differences',
-           'Trainer', 'RandomImages', 'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args', 'check_resume',
-           'config_from_args']
+           'read_log', 'seconds_per_step', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state', 'config_record',
+           'config_differences', 'Trainer', 'RandomImages', 'ToyAutoencoder', 'ToyAutoencoderTask', 'add_train_args',
+           'check_resume', 'config_from_args']
 
 # %% ../nbs/10_trainer.ipynb #f37a00c0
 _BF16_SPEEDUP = {}  # measured once per process and thread count
@@ -368,6 +368,20 @@ def read_log(run_dir) -> list:
     p = Path(run_dir); p = p / 'log.jsonl' if p.is_dir() else p
     if not p.exists(): return []
     return [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+
+def seconds_per_step(run, # a run folder, its log.jsonl, or its final/ folder
+                     median:bool=False, # the median over consecutive logged rows (robust to a resume or a busy machine)
+                    ) -> float:
+    "Training seconds per optimizer step, from the run's log: (last − first logged time) / the steps between them."
+    p = Path(run)
+    if p.is_dir() and not (p / 'log.jsonl').exists() and (p.parent / 'log.jsonl').exists(): p = p.parent
+    rows = [r for r in read_log(p) if r.get('kind') == 'train']
+    if not rows: raise BadInputError(f"{run}: no training rows in its log.jsonl; give a run folder that `dcae train` wrote.")
+    if median:
+        per = sorted((b['time'] - a['time']) / (b['step'] - a['step']) for a, b in zip(rows, rows[1:]) if b['time'] > a['time'])
+        if per: return per[len(per) // 2]
+    if len(rows) < 2: return rows[-1]['time'] / rows[-1]['step']
+    return (rows[-1]['time'] - rows[0]['time']) / max(1, rows[-1]['step'] - rows[0]['step'])  # the first row includes start-up
 
 class RunLog:
     "Rank 0's log: log.jsonl plus a wide log.csv."
