@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib, math, re
 from dataclasses import dataclass, asdict
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError, count_params  # (count_params: every model in the kit counts the same way)
+from .core import BadInputError
 from .diffusion import check_guidance_scale, guidance_mix  # one guidance rule for the samplers and the model
 
 # %% auto #0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, math, os, shutil, time
 from dataclasses import asdict
 from pathlib import Path
-import torch, torch.nn as nn
+import torch
 from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, check_out_dir, run_lock, LOCK_NAME, positive_int,
                           nonneg_int, positive_float, nonneg_float, fraction, cli_number, count_params, weights_hash)
 from .assets import sha256_file

@@ -4,8 +4,8 @@
 
 # %% ../nbs/08_metrics.ipynb #2c2ecc53
 from __future__ import annotations
-import json, math, os, pickle, time, warnings
-from dataclasses import dataclass, field
+import json, math, pickle, time, warnings
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F

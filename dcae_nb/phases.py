@@ -4,14 +4,14 @@
 
 # %% ../nbs/11_phases.ipynb #d515ce7b
 from __future__ import annotations
-import copy, dataclasses, fnmatch, hashlib, json, math, os, re, time
+import copy, dataclasses, fnmatch, hashlib, json, os, re, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
-from .core import (BadInputError, CheckpointError, DCAEError, MissingAssetError, check_out_dir, run_lock, positive_int,
+from .core import (BadInputError, CheckpointError, DCAEError, check_out_dir, run_lock, positive_int,
                           nonneg_int, positive_float, nonneg_float, weights_hash)
 from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
-from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_record, read_log,
+from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_record,
                              plot_losses, list_checkpoints, check_resume)
 from .losses import ReconstructionLoss, NLayerDiscriminator, AutoencoderGANLoss
 

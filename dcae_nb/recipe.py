@@ -12,7 +12,6 @@ from .core import BadInputError, machine_info
 from .autoencoder import get_config
 from .start import TRAIN_AFTER_FIT
 from .repro import effect_interval
-from .trainer import seconds_per_step  # (the reproduction notebooks use it through this layer)
 
 # %% auto #0
 __all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'conventional_twin', 'whole_model', 'resolved_precision', 'run_spec',

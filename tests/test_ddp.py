@@ -17,7 +17,8 @@ def configs(out):
 
 def worker(out):
     import torch.distributed as dist
-    from dcae_nb.trainer import Trainer, ToyAutoencoderTask, NonFiniteLossError
+    from dcae_nb.trainer import Trainer, NonFiniteLossError
+    from toys import ToyAutoencoderTask
     torch.set_num_threads(1)
     dist.init_process_group('gloo')            # already initialised: the trainer uses it and leaves it open
     rank = dist.get_rank()
@@ -44,7 +45,8 @@ def test_two_processes_match_one(tmp_path):
                         str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     torch.set_num_threads(1)
-    from dcae_nb.trainer import Trainer, ToyAutoencoderTask, read_log, list_checkpoints
+    from dcae_nb.trainer import Trainer, read_log, list_checkpoints
+    from toys import ToyAutoencoderTask
     (kw, cfg), = [configs(tmp_path / 'single')['gan']]
     ref = ToyAutoencoderTask(**kw); Trainer(ref, cfg).fit()
     r0, r1 = (torch.load(tmp_path / f'gan-rank{r}.pt') for r in (0, 1))

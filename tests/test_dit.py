@@ -1,7 +1,8 @@
 "Tests of dcae_nb.dit: DiT / UViT shapes, adaLN-Zero, guidance on every channel, MACs and parameters, bad input."
 import pytest, torch
 from dcae_nb.core import BadInputError
-from dcae_nb.dit import (create_model, count_macs, count_params, AdaLNZeroBlock, MODEL_SIZES, PUBLISHED_MACS,
+from dcae_nb.core import count_params
+from dcae_nb.dit import (create_model, count_macs, AdaLNZeroBlock, MODEL_SIZES, PUBLISHED_MACS,
                          patchify, unpatchify, sincos_pos_embed_2d)
 
 torch.manual_seed(0)

@@ -10,7 +10,8 @@ STEPS, SAVE_EVERY = 24, 4
 def run_training(out_dir, resume, sleep):
     "The run under test: GAN (two optimizers), dropout, BatchNorm, EMA, clipping, accumulation, cosine schedule."
     torch.set_num_threads(1)
-    from dcae_nb.trainer import TrainConfig, Trainer, ToyAutoencoderTask
+    from dcae_nb.trainer import TrainConfig, Trainer
+    from toys import ToyAutoencoderTask
     cfg = TrainConfig(steps=STEPS, batch_size=8, grad_accum=2, ema_decay=0.9, clip_grad=0.5, save_every=SAVE_EVERY,
                       keep_last=3, log_every=3, eval_every=5, out_dir=str(out_dir), device='cpu', progress=False)
     task = ToyAutoencoderTask(gan=True, dropout=0.2, n=20, sleep=sleep)
@@ -69,7 +70,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 def test_resume_in_process_matches(tmp_path):
     "Stopping cleanly at step 8 (steps=8), then resuming to the full length, also matches exactly (fast path)."
     torch.set_num_threads(1)
-    from dcae_nb.trainer import TrainConfig, Trainer, ToyAutoencoderTask
+    from dcae_nb.trainer import TrainConfig, Trainer
+    from toys import ToyAutoencoderTask
     base = dict(batch_size=8, grad_accum=2, ema_decay=0.9, save_every=4, out_dir=None, device='cpu', progress=False)
     mk = lambda: ToyAutoencoderTask(gan=True, dropout=0.2, n=20, schedule='constant')
     full = mk(); Trainer(full, TrainConfig(**{**base, 'steps': 12, 'out_dir': str(tmp_path / 'a')})).fit()
