@@ -16,8 +16,8 @@ COMMANDS = {  # subcommand: (module that implements it, one-line help)
     'convert':   ('dcae_nb.checkpoints', "convert a diffusers or efficientvit DC-AE checkpoint into a dcae_nb folder"),
     'train':     ('dcae_nb.phases',    "train a DC-AE through the three-phase recipe (one phase per call)"),
     'latents':   ('dcae_nb.latents',   "encode a photo split into a latent cache with a trained autoencoder"),
-    'train-dit': ('dcae_nb.latents',   "train a latent DiT / UViT on a latent cache"),
-    'sample':    ('dcae_nb.latents',   "sample images with a trained latent DiT and decode them"),
+    'train-dit': ('dcae_nb.latent_dit', "train a latent DiT / UViT on a latent cache"),
+    'sample':    ('dcae_nb.latent_dit', "sample images with a trained latent DiT and decode them"),
     'profile':   ('dcae_nb.profiling', "measure denoiser and autoencoder throughput, memory and MFU"),
     'reproduce': ('dcae_nb.repro',     "re-run the paper's claims with papermill and write REPORT.md"),
 }

@@ -14,10 +14,10 @@ from .start import TRAIN_AFTER_FIT
 from .repro import effect_interval
 
 # %% auto #0
-__all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'conventional_twin', 'whole_model', 'resolved_precision', 'run_spec',
-           'fitted_start', 'train', 'run_info', 'eval_curve', 'Method', 'measure', 'paired', 'effects', 'fmt_effect',
-           'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio', 'side_by_side', 'dit_job', 'paper',
-           'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
+__all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'steps_for', 'steps_label', 'conventional_twin', 'whole_model',
+           'resolved_precision', 'run_spec', 'fitted_start', 'train', 'run_info', 'eval_curve', 'Method', 'measure',
+           'paired', 'effects', 'fmt_effect', 'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio',
+           'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -28,7 +28,8 @@ class Recipe:
     eval_data:str|None=None       # evaluation photos (None: the fetched eval split, else embedded); never part of a key
     res:int=64                    # phase-1 crop side (px); f > res/2 trains on 2f crops (a 2×2 latent)
     batch:int=8                   # phase-1 crops per step at `res` (scaled by (res/crop)² for larger crops, at least 2)
-    steps:int=300                 # phase-1 optimizer steps (the same for every model)
+    steps:int=300                 # phase-1 optimizer steps (every model, unless steps_by_f gives its f another number)
+    steps_by_f:dict|None=None     # phase-1 steps for some f, e.g. {16: 2000} (long profile: chosen by benchmarks/sweep_steps.py)
     lr:float=1e-3                 # phase-1 peak learning rate (AdamW; linear warm-up, cosine decay)
     weight_decay:float=0.0        # AdamW weight decay
     perceptual_weight:float=0.0   # weight of LPIPS in the loss (0: L1 only)
@@ -58,6 +59,11 @@ class Recipe:
         if self.start not in ('init', 'fit'): raise BadInputError(f"recipe start: expected 'init' or 'fit', got {self.start!r}.")
         if self.after_fit not in ('blocks', 'all'): raise BadInputError(f"recipe after_fit: expected 'blocks' or 'all', got {self.after_fit!r}.")
         if self.precision not in ('fp32', 'bf16', 'fp16', 'auto'): raise BadInputError(f"recipe precision: expected fp32, bf16, fp16 or auto, got {self.precision!r}.")
+        if self.steps_by_f:   # (keys may arrive as strings from JSON)
+            self.steps_by_f = {int(f) if isinstance(f, str) and f.isdigit() else f: n for f, n in self.steps_by_f.items()}
+        for f, n in (self.steps_by_f or {}).items():
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (f, n)):
+                raise BadInputError(f"recipe steps_by_f: expected {{f: steps}} with positive integers, e.g. {{16: 2000}}; got {self.steps_by_f!r}.")
         if self.hires <= self.res or self.hires % self.res: raise BadInputError(f"recipe hires {self.hires}: expected a larger multiple of res {self.res}.")
 
 # %% ../nbs/18_recipe.ipynb #f3ab38aa
@@ -67,6 +73,15 @@ def crop_for(r:Recipe, config:str) -> tuple[int, int]:
     crop = max(r.res, 2 * f)
     if crop % f: raise BadInputError(f"recipe res {r.res} is not a multiple of f={f} ({config}); use a multiple of {f}.")
     return crop, max(2, round(r.batch * (r.res / crop) ** 2))
+
+def steps_for(r:Recipe, config:str) -> int:
+    "Phase-1 steps of `config`: `steps_by_f` for its f when given there, else `steps` (residual and conventional alike)."
+    return (r.steps_by_f or {}).get(get_config(config).spatial_compression, r.steps)
+
+def steps_label(r:Recipe) -> str:
+    "Phase 1's number of steps for a setting's text: '1000', or '1000 (f16: 2000)' when some f train longer."
+    extra = ', '.join(f"f{f}: {n}" for f, n in sorted((r.steps_by_f or {}).items()))
+    return f"{r.steps}" + (f" ({extra})" if extra else '')
 
 # %% ../nbs/18_recipe.ipynb #e12d93ce
 def conventional_twin(config:str) -> str:
@@ -118,7 +133,7 @@ def run_spec(r:Recipe, config:str, phase:int, seed:int, variant:str|None=None, p
     if phase == 3 and variant is None: variant = 'local'
     prec = precision or resolved_precision(r)
     crop, batch = crop_for(r, config)
-    if phase == 1: steps, kw = r.steps, dict(lr=r.lr)
+    if phase == 1: steps, kw = steps_for(r, config), dict(lr=r.lr)
     elif phase == 2: steps, batch, kw = r.p2_steps, r.p2_batch, {}
     else: steps, batch, kw = r.p3_steps, r.p3_batch, dict(gan=_P3[variant], gan_start=max(1, r.p3_steps // 4))
     if phase == 1 and r.start == 'fit':   # (in the key only when used: stores of 'init' runs stay valid)
@@ -338,7 +353,7 @@ def dit_job(job:dict) -> dict:
     run), sample it and take the samples' Inception features; or, with `job['images']` (a .pt file of {name: images}), only
     the Inception features of those image sets."""
     import shutil
-    from dcae_nb.latents import train_dit, sample_images
+    from dcae_nb.latent_dit import train_dit, sample_images
     from dcae_nb.metrics import InceptionFeatures, inception_features
     if job.get('threads'): torch.set_num_threads(job['threads'])
     if job.get('images'):
@@ -427,7 +442,7 @@ class Session:
     def hardware(self) -> str: return hardware(self.recipe) + f", {self.precision}"
     def describe(self) -> str:
         r = self.recipe
-        return (f"recipe: {describe_start(r)}; phase 1 {r.steps} steps, batch {r.batch} at {r.res} px (2f crops above f{r.res // 2}), AdamW lr {r.lr:g} "
+        return (f"recipe: {describe_start(r)}; phase 1 {steps_label(r)} steps, batch {r.batch} at {r.res} px (2f crops above f{r.res // 2}), AdamW lr {r.lr:g} "
                 f"(io x{r.io_lr_scale:g}), wd {r.weight_decay:g}, L1" + (f" + {r.perceptual_weight:g} LPIPS" if r.perceptual_weight else '')
                 + f"; phases 2-3 at the paper's learning rates and betas (x4 rate at teaching widths), wd {r.weight_decay:g}, io x{r.io_lr_scale:g}"
                 + f", {self.precision}; seeds {self.seeds}; {self.hardware}")

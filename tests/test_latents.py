@@ -6,8 +6,8 @@ from dcae_nb.core import BadInputError, CheckpointError
 from dcae_nb.autoencoder import DCAE
 from dcae_nb.data import RandomCrops
 from dcae_nb.latents import (scaling_factor_of, latent_stats, weights_hash, ae_identity, load_autoencoder, encode_split,
-                             LatentCache, read_manifest, check_identity, train_dit, load_dit, sample_images, sample_latents,
-                             photo_classes, latent_tokens, MANIFEST)
+                             LatentCache, read_manifest, check_identity, photo_classes, latent_tokens, MANIFEST)
+from dcae_nb.latent_dit import train_dit, load_dit, sample_images, sample_latents
 from dcae_nb.assets import sha256_file as _sha256_file
 
 TINY = dict(depth=1, hidden_size=32, num_heads=2)  # a DiT-T with overrides: milliseconds per step
