@@ -48,7 +48,7 @@ def kit_trainer(config, res, batch, steps, precision="fp32", threads=1, warm=5, 
     "Seconds per step of the kit's trainer on the same work (from its log: steps warm..end, no setup, no final save)."
     torch = _setup(threads)
     from dcae_nb.phases import train_phase
-    from dcae_nb.trainer import read_log
+    from dcae_nb.train_parts import read_log
     with tempfile.TemporaryDirectory() as d:
         train_phase(config, 1, warm + steps, batch, res, Path(d) / 'run', data='train', eval_data='eval', seed=seed,
                     precision=precision, perceptual_weight=perceptual, lr=1e-4, weight_decay=0.0, warmup=0, log_every=5,
@@ -79,7 +79,7 @@ def main():
     a = ap.parse_args()
     torch = _setup(1)
     from dcae_nb.core import machine_info
-    from dcae_nb.trainer import auto_precision, cpu_bf16_speedup
+    from dcae_nb.train_parts import auto_precision, cpu_bf16_speedup
     m = machine_info(); cores = os.cpu_count() or 1
     print(f"{m['cpu']}, {cores} cores, torch {m['torch']}; {a.config} at {a.res} px, batch {a.batch}, "
           f"{'L1' if not a.perceptual else f'L1 + {a.perceptual:g} LPIPS'}, {a.steps} timed steps\n")

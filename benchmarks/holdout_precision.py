@@ -36,7 +36,7 @@ def main():
     from dcae_nb.metrics import Shortcut
     from dcae_nb.phases import eval_crops
     from dcae_nb.recipe import Recipe, run_spec, train, measure, crop_for, fmt_effect
-    from dcae_nb.trainer import seconds_per_step
+    from dcae_nb.train_parts import seconds_per_step
     from dcae_nb.repro import load_profile
     runs = Path(a.runs); tr, ho = holdout_split(runs)
     base = {**load_profile(a.profile)['01_residual']['recipe'], **OVERRIDES, 'data': str(tr), 'eval_data': str(ho)}

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import torch
 from dcae_nb.core import machine_info
-from dcae_nb.profiling import profile_grid, profile_autoencoders, format_report, save_report, reestimate
+from dcae_nb.profiling import profile_grid, save_report, reestimate
+from dcae_nb.profile_ae import profile_autoencoders
+from dcae_nb.profile_report import format_report
 
 
 def main(argv=None):

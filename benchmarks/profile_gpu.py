@@ -15,7 +15,8 @@ import argparse, sys, time
 from pathlib import Path
 
 from dcae_nb.core import machine_info
-from dcae_nb.profiling import profile_grid, format_report, save_report, gpu_report_name
+from dcae_nb.profiling import profile_grid, save_report, gpu_report_name
+from dcae_nb.profile_report import format_report
 
 
 def main(argv=None):

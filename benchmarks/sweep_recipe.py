@@ -42,7 +42,7 @@ def run_arm(job):
     torch.set_num_threads(1)
     _register()
     from dcae_nb.phases import train_phase
-    from dcae_nb.trainer import read_log
+    from dcae_nb.train_parts import read_log
     config, res, kw = ARMS[arm]
     out = Path(runs) / f"{arm.replace(' ', '_').replace(',', '').replace('(', '').replace(')', '').replace('+', 'p')}-s{seed}"
     t0 = time.time()

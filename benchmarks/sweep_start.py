@@ -57,7 +57,7 @@ def main():
     from dcae_nb.metrics import Shortcut
     from dcae_nb.phases import eval_crops
     from dcae_nb.recipe import Recipe, run_spec, train, eval_curve, measure, crop_for, conventional_twin
-    from dcae_nb.trainer import seconds_per_step
+    from dcae_nb.train_parts import seconds_per_step
     runs = Path(a.runs); train_dir, held_dir = holdout_split(runs)
     arms = a.arms or list(ARMS)
     recipes, specs = {}, {}

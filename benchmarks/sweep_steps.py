@@ -38,7 +38,7 @@ def main():
     from dcae_nb.metrics import Shortcut
     from dcae_nb.phases import eval_crops
     from dcae_nb.recipe import Recipe, run_spec, train, measure
-    from dcae_nb.trainer import seconds_per_step
+    from dcae_nb.train_parts import seconds_per_step
     from dcae_nb.repro import load_profile
     f = get_config(a.config).spatial_compression
     runs = Path(a.runs); tr, ho = holdout_split(runs)

@@ -5,9 +5,9 @@
 # %% ../nbs/03_autoencoder.ipynb #e178e03b
 from __future__ import annotations
 import dataclasses, difflib, math
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import BadInputError, check_images, count_params
+from .core import BadInputError, check_images
 from .shortcuts import ChannelAveragingDownsample, ChannelDuplicatingUpsample
 from .blocks import build_block, build_norm, build_act
 from fastcore.basics import patch
@@ -15,7 +15,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['SCALING_FACTORS', 'DCAEConfig', 'register_config', 'list_configs', 'get_config', 'arch_differences', 'DownBlock',
            'UpBlock', 'DecoderHead', 'Encoder', 'Decoder', 'init_shortcut_path_', 'DCAE', 'pad_to_multiple',
-           'param_counts', 'stage_table', 'analytic_macs', 'counted_macs', 'train_step_seconds']
+           'stage_table']
 
 # %% ../nbs/03_autoencoder.ipynb #8798c595
 def _per_stage(v, n:int, what:str) -> tuple:
@@ -362,65 +362,9 @@ def forward(self:DCAE, x:torch.Tensor, pad:bool|str=False) -> torch.Tensor:
     "Reconstruct images (B, 3, H, W); with `pad`, any H, W (padded, then cropped back)."
     return self.decode(self.encode(x, pad=pad), size=x.shape[-2:] if pad else None)
 
-# %% ../nbs/03_autoencoder.ipynb #4c8f3655
-def param_counts(model_or_name) -> dict:
-    "Parameters (total, encoder, decoder) of a model or registered config name (built on the meta device)."
-    if not isinstance(model_or_name, nn.Module):
-        with torch.device('meta'): model_or_name = DCAE(get_config(model_or_name, shortcut_init=False))
-    return {k: count_params(m) for k, m in dict(total=model_or_name, encoder=model_or_name.encoder, decoder=model_or_name.decoder).items()}
-
 # %% ../nbs/03_autoencoder.ipynb #86322305
 def stage_table(name:str, size:int=256) -> list:
     "Rows (stage, width, encoder blocks, decoder blocks, resolution at `size`) of a registered config."
     c = get_config(name)
     return [(i, c.widths[i], f"{c.encoder_depths[i]}x{c.encoder_blocks[i]}", f"{c.decoder_depths[i]}x{c.decoder_blocks[i]}",
              f"{size >> i}x{size >> i}") for i in range(len(c.widths))]
-
-# %% ../nbs/03_autoencoder.ipynb #651225b3
-def _block_macs(kind:str, C:int, N:int, d:int, e:int) -> int:
-    if kind == 'res': return 18 * C * C * N
-    att = 2 * (d + 1) * d * N if N > d else 2 * N * N * d
-    return 4 * C * C * N + att * (C // d) + 3 * e * C * C * N + 18 * e * C * N
-
-def analytic_macs(name_or_cfg, height:int, width:int|None=None) -> dict:
-    "Multiply-accumulates of encode and decode at height x width, from the config (convs and attention matmuls)."
-    c = get_config(name_or_cfg) if isinstance(name_or_cfg, str) else name_or_cfg
-    width, w, n = width or height, c.widths, len(c.widths)
-    N = [(height >> i) * (width >> i) for i in range(n)]             # pixels at stage i
-    macs = dict(encoder=0, decoder=0)
-    for side, depths, blocks in [('encoder', c.encoder_depths, c.encoder_blocks), ('decoder', c.decoder_depths, c.decoder_blocks)]:
-        for i in range(n):
-            macs[side] += depths[i] * _block_macs(blocks[i], w[i], N[i], c.head_dim, c.expand)
-            if i < n - 1 and depths[i]:  # DownBlock: 3x3 conv w_i → w_(i+1)/4 at N_i; UpBlock: w_(i+1) → 4·w_i at N_(i+1)
-                macs[side] += (9 if side == 'encoder' else 36) * w[i] * w[i + 1] * N[i + 1]
-    s0 = c.encoder_depths[0] == 0
-    macs['encoder'] += 9 * c.in_channels * (w[1] // 4 if s0 else w[0]) * N[0] + 9 * w[-1] * c.latent_channels * N[-1]
-    s0 = c.decoder_depths[0] == 0
-    macs['decoder'] += 9 * c.latent_channels * w[-1] * N[-1] + 9 * (w[1] if s0 else w[0]) * c.in_channels * 4 ** s0 * N[int(s0)]
-    return macs
-
-def counted_macs(model:nn.Module, height:int, width:int|None=None) -> dict:
-    "The same numbers counted by torch.utils.flop_counter.FlopCounterMode (FLOPs / 2) on the meta device."
-    from torch.utils.flop_counter import FlopCounterMode
-    width, out = width or height, {}
-    with torch.device('meta'):
-        x = torch.zeros(1, model.config.in_channels, height, width)
-        with FlopCounterMode(display=False) as fc: z = model.encoder(x)
-        out['encoder'] = fc.get_total_flops() // 2
-        with FlopCounterMode(display=False) as fc: model.decoder(z)
-        out['decoder'] = fc.get_total_flops() // 2
-    return out
-
-# %% ../nbs/03_autoencoder.ipynb #e0e414ac
-def train_step_seconds(name:str, batch:int=8, size:int=128, steps:int=4, **overrides) -> float:
-    "Median seconds of one fp32 training step (L1 reconstruction, AdamW) of a registered config on random data."
-    import time, statistics
-    m = DCAE.from_config(name, **overrides).train()
-    opt = torch.optim.AdamW(m.parameters(), lr=1e-4)
-    x = torch.rand(batch, 3, size, size) * 2 - 1
-    times = []
-    for _ in range(steps + 1):
-        t0 = time.perf_counter()
-        loss = (m(x) - x).abs().mean(); opt.zero_grad(); loss.backward(); opt.step()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])

@@ -18,7 +18,7 @@ COMMANDS = {  # subcommand: (module that implements it, one-line help)
     'latents':   ('dcae_nb.latents',   "encode a photo split into a latent cache with a trained autoencoder"),
     'train-dit': ('dcae_nb.latent_dit', "train a latent DiT / UViT on a latent cache"),
     'sample':    ('dcae_nb.latent_dit', "sample images with a trained latent DiT and decode them"),
-    'profile':   ('dcae_nb.profiling', "measure denoiser and autoencoder throughput, memory and MFU"),
+    'profile':   ('dcae_nb.profile_report', "measure denoiser and autoencoder throughput, memory and MFU"),
     'reproduce': ('dcae_nb.repro',     "re-run the paper's claims with papermill and write REPORT.md"),
 }
 

@@ -8,11 +8,11 @@ import contextlib, datetime, errno, json, math, os, platform, random, shutil, so
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'LOCK_NAME', 'DCAEError',
-           'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device', 'check_precision',
-           'precision_dtype', 'autocast', 'precision_context', 'cli_number', 'seed_everything', 'cpu_name',
-           'machine_info', 'count_params', 'weights_hash', 'WriteError', 'write_error', 'atomic_write',
-           'atomic_write_text', 'check_out_dir', 'RunFolderBusyError', 'run_lock']
+__all__ = ['PRECISIONS', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'REUSE_IGNORES', 'LOCK_NAME',
+           'DCAEError', 'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device',
+           'check_precision', 'precision_dtype', 'autocast', 'precision_context', 'cli_number', 'seed_everything',
+           'cpu_name', 'machine_info', 'count_params', 'weights_hash', 'finished_run', 'WriteError', 'write_error',
+           'atomic_write', 'atomic_write_text', 'check_out_dir', 'RunFolderBusyError', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -181,6 +181,25 @@ def weights_hash(model) -> str:
         t = v.detach().cpu().contiguous()
         h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+# %% ../nbs/00_core.ipynb #5e81a014
+REUSE_IGNORES = ('out_dir', 'device', 'num_workers', 'progress', 'save_every', 'keep_last', 'eval_every', 'log_every')
+
+def _reuse_record(config:dict) -> dict:
+    j = json.loads(json.dumps(config, default=str))   # tuples → lists, as saved
+    return dict(train={k: v for k, v in j.get('train', {}).items() if k not in REUSE_IGNORES}, task=j.get('task'),
+                task_class=j.get('task_class'))
+
+def finished_run(out, # a run folder written by the kit's Trainer (config.json, final/)
+                 config:dict, # the record the run would start with: {'train': ..., 'task': ..., 'task_class': ...}
+                 done:tuple=('final/config.json',), # files inside `out` that exist once the run has finished
+                ) -> Path|None:
+    "The one reuse rule: `out/final` when `out` holds a finished run whose config.json equals `config` in all but `REUSE_IGNORES`, else None."
+    out = Path(out)
+    if not all((out / d).is_file() for d in done) or not (out / 'config.json').is_file(): return None
+    try: saved = json.loads((out / 'config.json').read_text())
+    except (ValueError, UnicodeDecodeError): return None   # an unreadable record is no match: the run is redone
+    return out / 'final' if _reuse_record(saved) == _reuse_record(config) else None
 
 # %% ../nbs/00_core.ipynb #c946f735
 def _fsync_dir(path):

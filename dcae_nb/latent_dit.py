@@ -9,14 +9,15 @@ from dataclasses import asdict
 from pathlib import Path
 import torch
 from .core import (BadInputError, CheckpointError, resolve_device, check_out_dir, run_lock, positive_int,
-                          nonneg_int, positive_float, nonneg_float, fraction, count_params)
+                          nonneg_int, positive_float, nonneg_float, fraction, count_params, finished_run)
 from .checkpoints import model_folder
 from .autoencoder import DCAE
 from .dit import create_model
 from .diffusion import Diffusion, check_guidance_scale, SAMPLERS, BETA_SCHEDULES
-from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_from_args,
-                             list_checkpoints, check_resume)
+from .trainer import TrainTask, Trainer, add_train_args, config_from_args, run_config, check_resume
+from .train_parts import TrainConfig, warmup_lr, list_checkpoints
 from .latents import LatentCache, check_identity, load_autoencoder
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DIT_RECORD', 'DIT_FORMAT', 'LatentDiTTask', 'fit_dit', 'train_dit', 'load_dit', 'check_dit_fits', 'sample_latents',
@@ -87,7 +88,8 @@ def _val_batch(cache:LatentCache, n:int=64):
     z, y = cache.scaled()[:k], cache.labels[:k]
     return z, y, torch.linspace(0, 999, k).round().long(), torch.randn(z.shape, generator=g)
 
-def _evaluate(self:LatentDiTTask, model, step):
+@patch
+def evaluate(self:LatentDiTTask, model, step):
     "Validation MSE at fixed t and noise on the first latents (with labels), in eval mode."
     z, y, t, noise = _val_batch(self.cache)
     dev = next(model.parameters()).device
@@ -95,7 +97,8 @@ def _evaluate(self:LatentDiTTask, model, step):
     out = self.diffusion.loss(model, z.to(dev), y.to(dev) if self.hp['num_classes'] else None, t=t, noise=noise.to(dev))
     return {'val_mse': out['mse'].item()}
 
-def _save_final(self:LatentDiTTask, dir, model):
+@patch
+def save_final(self:LatentDiTTask, dir, model):
     "Weights (model.safetensors) + dit.json: model, diffusion, and the latents it was trained on."
     from safetensors.torch import save_model
     save_model(model, str(Path(dir) / 'model.safetensors'))
@@ -109,25 +112,11 @@ def _save_final(self:LatentDiTTask, dir, model):
                train={k: v for k, v in self.hp.items() if k not in ('cache',)})
     (Path(dir) / DIT_RECORD).write_text(json.dumps(rec, indent=1))
 
-LatentDiTTask.evaluate, LatentDiTTask.save_final = _evaluate, _save_final
-
 # %% ../nbs/14a_latent_dit.ipynb #13f87473
-_REUSE_IGNORES = ('out_dir', 'device', 'num_workers', 'progress', 'save_every', 'keep_last', 'eval_every', 'log_every')
-
-def _finished_run_matches(out:Path, cfg:TrainConfig, task:LatentDiTTask) -> bool:
-    "True when out/ holds a finished run (final/dit.json) of exactly these settings."
-    f = out / 'config.json'
-    if not (out / 'final' / DIT_RECORD).exists() or not f.exists(): return False
-    try: saved = json.loads(f.read_text())
-    except (ValueError, UnicodeDecodeError): return False  # an unreadable record is not a match: the run is redone
-    now = json.loads(json.dumps(dict(train=asdict(cfg), task=task.config_dict()), default=str))
-    strip = lambda d: {k: v for k, v in d.items() if k not in _REUSE_IGNORES}
-    return strip(saved.get('train', {})) == strip(now['train']) and saved.get('task') == now['task']
-
 def fit_dit(task:LatentDiTTask, cfg:TrainConfig, resume:bool=False, reuse:bool=False) -> Path:
     "Run the Trainer on `task`; with `reuse`, return an identical finished run or resume an unfinished one."
     out = Path(cfg.out_dir)
-    if reuse and _finished_run_matches(out, cfg, task): return out / 'final'
+    if reuse and finished_run(out, run_config(cfg, task), done=('final/config.json', f'final/{DIT_RECORD}')): return out / 'final'
     resume = resume or (reuse and bool(list_checkpoints(out / 'checkpoints')))
     return Path(Trainer(task, cfg).fit(resume=resume)['final_dir'])
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_metrics.ipynb #2c2ecc53
 from __future__ import annotations
-import json, math, pickle, time, warnings
+import json, math, pickle, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np

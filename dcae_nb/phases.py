@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
 from .core import (BadInputError, CheckpointError, DCAEError, check_out_dir, run_lock, positive_int,
-                          nonneg_int, positive_float, nonneg_float, weights_hash)
+                          nonneg_int, positive_float, nonneg_float, weights_hash, finished_run)
 from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
-from .trainer import (TrainTask, TrainConfig, Trainer, warmup_lr, add_train_args, config_record,
-                             plot_losses, list_checkpoints, check_resume)
+from .trainer import TrainTask, Trainer, add_train_args, config_record, run_config, check_resume
+from .train_parts import TrainConfig, warmup_lr, plot_losses, list_checkpoints
 from .losses import ReconstructionLoss, NLayerDiscriminator, AutoencoderGANLoss
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PHASE_NAMES', 'PAPER_OPTIM', 'PHASE_LAYERS', 'PHASE_GAN', 'GAN_MODES', 'RELEASED_WIDTH', 'EVAL_SEED',
@@ -191,7 +192,7 @@ def load_init(init, # a folder written by DCAE.save_pretrained / dcae train (OUT
                                 "out: it is read from --init), or another --init.")
     return model
 
-# %% ../nbs/11_phases.ipynb #e743d784
+# %% ../nbs/11_phases.ipynb #e3d6b7b7
 def _check_res(what:str, r, mc:DCAEConfig):
     f = mc.spatial_compression
     if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r < f or r % f:
@@ -206,6 +207,7 @@ def _arch_record(mc:DCAEConfig) -> dict:
     "The config as a run records it; later fields only when set, so runs recorded before them still match (resume, reuse)."
     return {k: v for k, v in dataclasses.asdict(mc).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
+# %% ../nbs/11_phases.ipynb #97033b7d
 class PhaseTask(TrainTask):
     "One DC-AE training phase (1, 2 or 3) as a `TrainTask` for `dcae_nb.trainer.Trainer`."
     def __init__(self, config:str|None, # registered config name (None: the one of `init`)
@@ -277,8 +279,9 @@ class PhaseTask(TrainTask):
                 f"data: {h['data']} ({len(self.photos)} photos); eval: {self.eval_hp['eval_items']} crops of "
                 f"{self.eval_hp['eval_res']} px from {self.eval_hp['eval_data']}.")
 
-# %% ../nbs/11_phases.ipynb #a599d017
-def _build(self:PhaseTask):
+# %% ../nbs/11_phases.ipynb #b67bd7ea
+@patch
+def build(self:PhaseTask):
     "The model (fresh, seeded by the trainer, or the starting weights), its trainable set, the loss and discriminator."
     h = self.hp
     self.model = copy.deepcopy(self.init_model) if self.init_model is not None else DCAE(self.model_config)
@@ -291,15 +294,18 @@ def _build(self:PhaseTask):
         self.gan_loss = AutoencoderGANLoss(self.rec, self.disc, gan='hinge', disc_start=0, disc_weight=h['disc_weight'])
     self._eval_x = None
 
-def _modules(self:PhaseTask): return {'model': self.model, **({'disc': self.disc} if self.disc is not None else {})}
+@patch
+def modules(self:PhaseTask): return {'model': self.model, **({'disc': self.disc} if self.disc is not None else {})}
 
+# %% ../nbs/11_phases.ipynb #c1497ee9
 def _adamw(params:list, **kw):
     "AdamW, fused (one kernel for all tensors: ~30x faster on CPU than the per-tensor loop) where PyTorch supports it."
     ps = [p for g in params for p in (g['params'] if isinstance(g, dict) else [g])]  # tensors, or param-group dicts
     fused = bool(ps) and all(p.device.type in ('cpu', 'cuda') and p.is_floating_point() for p in ps)
     return torch.optim.AdamW(params, fused=fused or None, **kw)
 
-def _optimizers(self:PhaseTask, cfg:TrainConfig):
+@patch
+def optimizers(self:PhaseTask, cfg:TrainConfig):
     "AdamW over the trainable parameters (and the discriminator's), warm-up then cosine or constant."
     h = self.hp; self.train_cfg = cfg
     sched = lambda o, w: warmup_lr(o, w, cfg.steps, h['schedule'], 0.1 if h['schedule'] == 'cosine' else 0.)
@@ -315,11 +321,14 @@ def _optimizers(self:PhaseTask, cfg:TrainConfig):
         opts['disc'] = (disc, sched(disc, 0))
     return opts
 
-def _dataset(self:PhaseTask):
+# %% ../nbs/11_phases.ipynb #c38a215f
+@patch
+def dataset(self:PhaseTask):
     from dcae_nb.data import RandomCrops
     return RandomCrops(self.photos, size=self.hp['res'], length=10_000_000, scales=(0.25, 1.0), seed=self.hp['seed'])
 
-def _training_step(self:PhaseTask, x, step:int, ctx):
+@patch
+def training_step(self:PhaseTask, x, step:int, ctx):
     "L1 + LPIPS (phases 1, 2); with the GAN: generator step, then discriminator step."
     if self.hp['channels_last']: x = x.contiguous(memory_format=torch.channels_last)
     z = ctx.check_finite(self.model.encode(x), 'the latent')                  # (B, c, res/f, res/f); NaN/inf: divergence,
@@ -333,10 +342,7 @@ def _training_step(self:PhaseTask, x, step:int, ctx):
     ctx.backward(d['disc_loss'], 'disc'); ctx.step('disc')
     return {**t, **d}
 
-PhaseTask.build, PhaseTask.modules, PhaseTask.optimizers = _build, _modules, _optimizers
-PhaseTask.dataset, PhaseTask.training_step = _dataset, _training_step
-
-# %% ../nbs/11_phases.ipynb #ddffd236
+# %% ../nbs/11_phases.ipynb #106c6c8c
 def save_grid(path, x, # (N, 3, H, W) originals in [-1, 1]
               y, # (N, 3, H, W) reconstructions
              ) -> Path:
@@ -355,7 +361,9 @@ def reconstruct(model:nn.Module, x, # (N, 3, H, W) in [-1, 1]
     dev = next(model.parameters()).device
     return torch.cat([model(x[i:i + batch_size].to(dev)).float().clamp(-1, 1).cpu() for i in range(0, len(x), batch_size)])
 
-def _evaluate(self:PhaseTask, model, step:int) -> dict:
+# %% ../nbs/11_phases.ipynb #b1d6f2fc
+@patch
+def evaluate(self:PhaseTask, model, step:int) -> dict:
     "PSNR, SSIM, LPIPS on the fixed eval crops; a reconstruction grid in OUT/recon/."
     from dcae_nb.metrics import psnr, ssim, LPIPS
     e = self.eval_hp
@@ -368,13 +376,12 @@ def _evaluate(self:PhaseTask, model, step:int) -> dict:
     save_grid(Path(self.train_cfg.out_dir) / 'recon' / f'step_{step:08d}.png', x[:6], y[:6])
     return out
 
-def _save_final(self:PhaseTask, dir, model):
+@patch
+def save_final(self:PhaseTask, dir, model):
     "A `DCAE.from_pretrained` folder (contiguous weights) with the phase's settings in training.json."
     m = copy.deepcopy(model).to(memory_format=torch.contiguous_format).cpu()
     m.save_pretrained(dir)
     (Path(dir) / 'training.json').write_text(json.dumps(dict(phase=self.hp, eval=self.eval_hp), indent=1))
-
-PhaseTask.evaluate, PhaseTask.save_final = _evaluate, _save_final
 
 # %% ../nbs/11_phases.ipynb #f9f90960
 def _is_rank0() -> bool: return int(os.environ.get('RANK', 0)) == 0
@@ -409,16 +416,15 @@ def train_phase(config:str|None, # registered config name (None: read from `init
                       out_dir=str(out), device=device, num_workers=num_workers, progress=progress)
     out, record = Path(out), json.loads(json.dumps(dict(config_record(cfg, task), steps=steps), default=str))
     final, rec_file = out / 'final', out / 'phase.json'
-    if reuse and (final / 'config.json').is_file() and rec_file.is_file():
-        if json.loads(rec_file.read_text()).get('settings') == record:
-            log(f"reusing {final} (a finished run with the same settings)"); return final
+    if reuse and finished_run(out, run_config(cfg, task), done=('final/config.json', 'phase.json')):
+        log(f"reusing {final} (a finished run with the same settings)"); return final
     if reuse and list_checkpoints(out / 'checkpoints'): resume = True
     log(task.describe())
     t0 = time.time()
     res_ = Trainer(task, cfg).fit(resume=resume)
     if _is_rank0():
         from dcae_nb.core import atomic_write_text
-        import matplotlib; import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt
         fig = plot_losses(out); fig.savefig(out / 'losses.png', dpi=80); plt.close(fig)
         atomic_write_text(rec_file, json.dumps(dict(settings=record, metrics=res_['metrics'], seconds=round(time.time() - t0, 1),
                           init=str(init) if init is not None else None, eval=task.eval_hp), indent=1))

@@ -110,7 +110,7 @@ def resolved_precision(r:Recipe) -> str:
     "The precision the runs train in: `r.precision`, or what `auto` picks on this machine (measured once per process)."
     if r.precision != 'auto': return r.precision
     from dcae_nb.core import resolve_device
-    from dcae_nb.trainer import auto_precision
+    from dcae_nb.train_parts import auto_precision
     n = torch.get_num_threads(); torch.set_num_threads(r.threads)
     try: return auto_precision(resolve_device(r.device))
     finally: torch.set_num_threads(n)
@@ -241,7 +241,7 @@ def run_info(final) -> dict:
 
 def eval_curve(final) -> list:
     "The periodic evaluations of a run (rows with step, psnr, ssim, lpips), on the evaluation set it was trained with."
-    from dcae_nb.trainer import read_log
+    from dcae_nb.train_parts import read_log
     return [row for row in read_log(Path(final).parent) if row['kind'] == 'eval']
 
 # %% ../nbs/18_recipe.ipynb #a7791cfc

@@ -5,7 +5,7 @@
 # %% ../nbs/05_tiling.ipynb #f80fffe8
 from __future__ import annotations
 import math, weakref
-import torch, torch.nn.functional as F
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from .core import BadInputError, check_images
 from .core import precision_context

@@ -3,7 +3,7 @@ As a script (under torchrun) it trains and saves each rank's weights: `torchrun 
 import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from dcae_nb.trainer import TrainConfig
+from dcae_nb.train_parts import TrainConfig
 
 STEPS = 8
 
@@ -17,7 +17,8 @@ def configs(out):
 
 def worker(out):
     import torch.distributed as dist
-    from dcae_nb.trainer import Trainer, NonFiniteLossError
+    from dcae_nb.trainer import Trainer
+    from dcae_nb.train_parts import NonFiniteLossError
     from toys import ToyAutoencoderTask
     torch.set_num_threads(1)
     dist.init_process_group('gloo')            # already initialised: the trainer uses it and leaves it open
@@ -45,7 +46,8 @@ def test_two_processes_match_one(tmp_path):
                         str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     torch.set_num_threads(1)
-    from dcae_nb.trainer import Trainer, read_log, list_checkpoints
+    from dcae_nb.trainer import Trainer
+    from dcae_nb.train_parts import read_log, list_checkpoints
     from toys import ToyAutoencoderTask
     (kw, cfg), = [configs(tmp_path / 'single')['gan']]
     ref = ToyAutoencoderTask(**kw); Trainer(ref, cfg).fit()

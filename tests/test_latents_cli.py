@@ -5,7 +5,7 @@ import pytest, torch
 from safetensors.torch import load_file
 from dcae_nb.cli import main
 from dcae_nb.autoencoder import DCAE
-from dcae_nb.trainer import read_log
+from dcae_nb.train_parts import read_log
 
 TINY = ['--lr', '1e-3']
 

@@ -11,7 +11,8 @@ import pytest, torch
 
 diffusers = pytest.importorskip('diffusers')
 from diffusers import AutoencoderDC
-from dcae_nb.autoencoder import DCAE, get_config, param_counts as count_params
+from dcae_nb.autoencoder import DCAE, get_config
+from dcae_nb.profile_ae import param_counts as count_params
 from dcae_nb.checkpoints import to_diffusers_state_dict, from_diffusers, diffusers_config
 
 TOL = 1e-5

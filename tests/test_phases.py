@@ -5,7 +5,7 @@ from dcae_nb.core import BadInputError, CheckpointError
 from dcae_nb.autoencoder import DCAE
 from dcae_nb.phases import (train_phase, PhaseTask, match_params, layer_patterns, phase_memory, PHASE_LAYERS,
                             evaluate_autoencoder, eval_crops)
-from dcae_nb.trainer import read_log
+from dcae_nb.train_parts import read_log
 
 TINY = dict(steps=3, batch=2, res=64, data='embedded-train', eval_data='embedded-eval', eval_items=2, progress=False,
             warmup=1, gan_start=1, log_every=1)
@@ -119,7 +119,7 @@ def test_phase3_crash_then_resume_is_bit_identical(tmp_path, start, monkeypatch)
 
 def test_gated_recipe_groups_and_auto_precision(tmp_path):
     "The gated teaching recipe trains through train_phase: the in/out layers get lr x io_lr_scale, 'auto' is recorded as chosen."
-    from dcae_nb.trainer import auto_precision
+    from dcae_nb.train_parts import auto_precision
     t = PhaseTask('teach-f32c32-gated', 1, 64, data='embedded-train', eval_data='embedded-eval', lr=1e-3, weight_decay=0.,
                   io_lr_scale=0.1, perceptual_weight=0., log=lambda *a: None)
     t.device = torch.device('cpu'); t.build()

@@ -1,8 +1,8 @@
-"Tests of dcae_nb.profiling: timing loop, MAC arithmetic, per-image conversion, OOM handling, bad input, the CLI."
+"Tests of dcae_nb.profiling (with measure, profile_ae, profile_report): timing loop, MAC arithmetic, per-image conversion, OOM handling, bad input, the CLI."
 import json, math
 import pytest, torch
 from dcae_nb.core import BadInputError
-from dcae_nb import profiling as P
+from dcae_nb import profiling as P, profile_ae as PA, profile_report as PR
 from dcae_nb.dit import DiT
 
 CPU = torch.device('cpu')
@@ -73,7 +73,7 @@ def test_oom_halves_the_batch_and_reports_the_largest_that_fits(monkeypatch):
     r = P.profile_denoiser('DiT-T', 'f64p1', 128, 'infer', batch=16, steps=1, warmup=1, device='cpu')
     assert (r['batch'], r['batch_requested'], r['oom_batches']) == (4, 16, [16, 8])
     rep = dict(kind='dit', machine={}, device='cpu', precision='fp32', threads=1, loadavg_start=[0] * 3, loadavg_end=[0] * 3, results=[r])
-    assert '[out of memory at batch [16, 8]]' in P.format_report(rep)
+    assert '[out of memory at batch [16, 8]]' in PR.format_report(rep)
 
 
 def test_cpu_allocation_failure_at_batch_one_is_a_clear_error(monkeypatch):
@@ -156,17 +156,17 @@ def test_checkpointing_keeps_gradients():
 
 
 def test_autoencoder_profile():
-    r = P.profile_autoencoder('teach-f64c128', 64, 'decode', batch=2, steps=1, warmup=0, device='cpu', peak_flops=1e10)
+    r = PA.profile_autoencoder('teach-f64c128', 64, 'decode', batch=2, steps=1, warmup=0, device='cpu', peak_flops=1e10)
     assert (r['batch'], r['op'], r['tiled']) == (2, 'decode', False) and r['img_s'] > 0
-    assert r['macs_per_sample'] == P._ae_macs('teach-f64c128', 64)['decoder'] > 0
-    with pytest.raises(BadInputError, match='multiple of its compression f=64'): P.profile_autoencoder('teach-f64c128', 96, device='cpu')
-    with pytest.raises(BadInputError, match="op must be 'encode' or 'decode'"): P.profile_autoencoder('teach-f64c128', 64, 'both', device='cpu')
+    assert r['macs_per_sample'] == PA._ae_macs('teach-f64c128', 64)['decoder'] > 0
+    with pytest.raises(BadInputError, match='multiple of its compression f=64'): PA.profile_autoencoder('teach-f64c128', 96, device='cpu')
+    with pytest.raises(BadInputError, match="op must be 'encode' or 'decode'"): PA.profile_autoencoder('teach-f64c128', 64, 'both', device='cpu')
 
 
 def test_autoencoder_profile_tiled():
     "The tiled path really tiles (a 128-px image in 64-px tiles) and reports itself as tiled."
     for op in ('encode', 'decode'):
-        r = P.profile_autoencoder('teach-f32c32', 128, op, steps=1, warmup=0, device='cpu', tiled=True,
+        r = PA.profile_autoencoder('teach-f32c32', 128, op, steps=1, warmup=0, device='cpu', tiled=True,
                                   tile=64, overlap=32, peak_flops=1e10)
         assert r['tiled'] is True and r['op'] == op and r['img_s'] > 0, r
 

@@ -10,7 +10,8 @@ STEPS, SAVE_EVERY = 24, 4
 def run_training(out_dir, resume, sleep):
     "The run under test: GAN (two optimizers), dropout, BatchNorm, EMA, clipping, accumulation, cosine schedule."
     torch.set_num_threads(1)
-    from dcae_nb.trainer import TrainConfig, Trainer
+    from dcae_nb.trainer import Trainer
+    from dcae_nb.train_parts import TrainConfig
     from toys import ToyAutoencoderTask
     cfg = TrainConfig(steps=STEPS, batch_size=8, grad_accum=2, ema_decay=0.9, clip_grad=0.5, save_every=SAVE_EVERY,
                       keep_last=3, log_every=3, eval_every=5, out_dir=str(out_dir), device='cpu', progress=False)
@@ -24,7 +25,7 @@ def _launch(out_dir, resume, sleep):
 
 
 def _state(run):
-    from dcae_nb.trainer import list_checkpoints, read_checkpoint
+    from dcae_nb.train_parts import list_checkpoints, read_checkpoint
     ck = list_checkpoints(run / 'checkpoints')[-1]
     assert ck.name == f'step_{STEPS:08d}'
     return read_checkpoint(ck)
@@ -62,7 +63,7 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
     for k in ('modules', 'ema', 'optimizers', 'schedulers', 'rng', 'step'): _assert_identical(a[k], b[k], k)
     assert (ref_dir / 'final' / 'model.safetensors').read_bytes() == (run_dir / 'final' / 'model.safetensors').read_bytes()
     # the log reads as one run: the same rows (apart from wall-clock time), none duplicated by the killed attempt
-    from dcae_nb.trainer import read_log
+    from dcae_nb.train_parts import read_log
     strip = lambda rows: [{k: v for k, v in r.items() if k != 'time'} for r in rows]
     assert strip(read_log(ref_dir)) == strip(read_log(run_dir))
 
@@ -70,7 +71,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path):
 def test_resume_in_process_matches(tmp_path):
     "Stopping cleanly at step 8 (steps=8), then resuming to the full length, also matches exactly (fast path)."
     torch.set_num_threads(1)
-    from dcae_nb.trainer import TrainConfig, Trainer
+    from dcae_nb.trainer import Trainer
+    from dcae_nb.train_parts import TrainConfig
     from toys import ToyAutoencoderTask
     base = dict(batch_size=8, grad_accum=2, ema_decay=0.9, save_every=4, out_dir=None, device='cpu', progress=False)
     mk = lambda: ToyAutoencoderTask(gan=True, dropout=0.2, n=20, schedule='constant')

@@ -3,8 +3,8 @@ import json, math
 import pytest, torch
 import torch.nn as nn
 from dcae_nb.core import BadInputError, DCAEError
-from dcae_nb.trainer import (TrainConfig, Trainer, TrainTask, NonFiniteLossError, EMA, read_log,
-                             list_checkpoints, read_checkpoint, write_checkpoint, plot_losses)
+from dcae_nb.trainer import Trainer, TrainTask
+from dcae_nb.train_parts import TrainConfig, NonFiniteLossError, EMA, read_log, list_checkpoints, read_checkpoint, write_checkpoint, plot_losses
 from toys import ToyAutoencoderTask, RandomImages
 from dcae_nb.core import seed_everything
 import dcae_nb.trainer as trainer_mod

@@ -2,7 +2,8 @@
 test_resume.py, test_ddp.py and shown in nbs/10_trainer.ipynb as the template of a real task)."""
 import time
 import torch, torch.nn as nn, torch.nn.functional as F
-from dcae_nb.trainer import TrainTask, warmup_lr
+from dcae_nb.trainer import TrainTask
+from dcae_nb.train_parts import warmup_lr
 
 
 class RandomImages(torch.utils.data.Dataset):
