@@ -4,7 +4,7 @@
 
 # %% ../nbs/14a_latent_dit.ipynb #bf16e462
 from __future__ import annotations
-import argparse, json, math, os
+import argparse, dataclasses, json, math, os
 from dataclasses import asdict
 from pathlib import Path
 import torch
@@ -122,18 +122,17 @@ def fit_dit(task:LatentDiTTask, cfg:TrainConfig, resume:bool=False, reuse:bool=F
 
 def train_dit(cache, # a LatentCache or its folder
               model:str='DiT-T', # create_model name, '/p' sets the patch size (e.g. 'DiT-T/2')
-              steps:int=500, batch:int=32, out='runs/dit', grad_accum:int=1,
-              lr:float=1e-4, warmup:int=0, weight_decay:float=0., precision:str='fp32', ema_decay:float|None=None,
-              seed:int=0, save_every:int=0, eval_every:int=0, log_every:int=10, device='auto', progress:bool=True,
+              steps:int=500, batch:int=32, out='runs/dit',
               resume:bool=False, reuse:bool=True, # reuse: an identical finished run is returned, an unfinished one resumed
-              **task_kw, # LatentDiTTask options: noise_schedule, learn_sigma, class_dropout_prob, model overrides
+              **kw, # TrainConfig's fields (precision, seed, ema_decay, ...) and LatentDiTTask's settings (lr, warmup, ...)
              ) -> Path:
-    "Train a latent DiT on a cache with the kit's Trainer; return the run's final/ folder."
-    task = LatentDiTTask(cache, model, lr=lr, weight_decay=weight_decay, warmup=warmup, seed=seed, **task_kw)
-    cfg = TrainConfig(steps=steps, batch_size=batch, grad_accum=grad_accum, precision=precision, ema_decay=ema_decay, seed=seed,
-                      save_every=save_every, eval_every=eval_every, log_every=log_every, out_dir=str(out),
-                      device=str(device), progress=progress)
-    return fit_dit(task, cfg, resume, reuse)
+    """Train a latent DiT on a cache with the kit's Trainer; return the run's final/ folder. Each keyword goes to the one
+    place that declares it: TrainConfig's fields there (seed to both), the rest to LatentDiTTask (lr, warmup,
+    weight_decay, noise_schedule, learn_sigma, class_dropout_prob, and the model's overrides)."""
+    cfg_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {'steps', 'batch_size', 'out_dir'}
+    cfg_kw = {k: (str(v) if k == 'device' else v) for k, v in kw.items() if k in cfg_keys}
+    task = LatentDiTTask(cache, model, **{k: v for k, v in kw.items() if k not in cfg_keys or k == 'seed'})
+    return fit_dit(task, TrainConfig(steps=steps, batch_size=batch, out_dir=str(out), **cfg_kw), resume, reuse)
 
 # %% ../nbs/14a_latent_dit.ipynb #11ae9552
 def load_dit(path, # a DiT run's final/ folder (or the run folder)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_phases.ipynb #d515ce7b
 from __future__ import annotations
-import copy, dataclasses, fnmatch, hashlib, json, os, re, time
+import copy, dataclasses, fnmatch, hashlib, inspect, json, os, re, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
@@ -386,34 +386,37 @@ def save_final(self:PhaseTask, dir, model):
 # %% ../nbs/11_phases.ipynb #f9f90960
 def _is_rank0() -> bool: return int(os.environ.get('RANK', 0)) == 0
 
+_TRAIN_PHASE_DEFAULTS = dict(precision='bf16', clip_grad=1.0)   # train_phase's TrainConfig defaults where they differ
+
+def _split_settings(kw:dict) -> tuple:
+    "(PhaseTask keywords, TrainConfig keywords) of `train_phase`'s **kw, each routed to the one place that declares it."
+    task_keys = set(inspect.signature(PhaseTask.__init__).parameters) - {'self', 'config', 'phase', 'res', 'log'}
+    cfg_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {'steps', 'batch_size', 'out_dir'}
+    unknown = sorted(set(kw) - task_keys - cfg_keys)
+    if unknown: raise BadInputError(f"train_phase: unknown setting(s) {unknown}. It takes the settings of PhaseTask "
+                                    f"({', '.join(sorted(task_keys))}) and of TrainConfig ({', '.join(sorted(cfg_keys))}).")
+    task = {k: v for k, v in kw.items() if k in task_keys}
+    cfg = {**_TRAIN_PHASE_DEFAULTS, **{k: v for k, v in kw.items() if k in cfg_keys}}   # (seed goes to both)
+    return task, cfg
+
 def train_phase(config:str|None, # registered config name (None: read from `init`)
                 phase:int, # 1, 2 or 3
                 steps:int, # optimizer steps
                 batch:int, # effective batch size
                 res:int, # training crop side in pixels
                 out, # run folder; the model ends in out/final
-                init=None, # starting model folder (phase 1: optional; phases 2, 3: required)
-                data=None, # training photos (split name or folder; None: fetched train split, else embedded)
-                eval_data=None, # evaluation photos (None: fetched eval split, else embedded)
-                seed:int=0, trainable=None, gan:str|None=None, lr:float|None=None,
-                precision:str='bf16', # 'bf16' autocast (default, CPU and CUDA), 'fp32', 'fp16' (CUDA)
-                grad_accum:int=1, clip_grad:float|None=1.0, ema_decay:float|None=None,
-                eval_every:int=0, # evaluate every N steps (0: at the end only)
-                eval_res:int|None=None, eval_items:int=8, save_every:int=0, log_every:int=10,
-                device='auto', num_workers:int=0,
-                progress:bool=True, # progress bar (and messages, unless `verbose` says otherwise)
-                verbose:bool|None=None, # print what runs, on which data, and the result (None: as `progress`)
                 reuse:bool=True, # return a finished identical run in `out`, or resume an unfinished one
                 resume:bool=False, # continue the checkpoints in `out` (the trainer checks the settings match)
-                **task_kw, # more PhaseTask settings: weight_decay, betas, warmup, schedule, gan_start, ...
+                verbose:bool|None=None, # print what runs, on which data, and the result (None: as `progress`)
+                **kw, # PhaseTask's settings (init, data, trainable, gan, lr, seed, ...) and TrainConfig's (precision, ema_decay, ...)
                ) -> Path:
-    "Train one DC-AE phase; return the folder of the trained model (`out/final`)."
-    log = print if (progress if verbose is None else verbose) and _is_rank0() else (lambda *a, **k: None)
-    task = PhaseTask(config, phase, res, init=init, data=data, eval_data=eval_data, trainable=trainable, gan=gan, lr=lr,
-                     eval_res=eval_res, eval_items=eval_items, seed=seed, log=log, **task_kw)
-    cfg = TrainConfig(steps=steps, batch_size=batch, grad_accum=grad_accum, precision=precision, clip_grad=clip_grad,
-                      ema_decay=ema_decay, save_every=save_every, eval_every=eval_every, log_every=log_every, seed=seed,
-                      out_dir=str(out), device=device, num_workers=num_workers, progress=progress)
+    """Train one DC-AE phase; return the folder of the trained model (`out/final`). Each keyword goes to the one place
+    that declares it, PhaseTask or TrainConfig (seed to both); precision is 'bf16' and clip_grad 1.0 unless given."""
+    task_kw, cfg_kw = _split_settings(kw)
+    log = print if (cfg_kw.get('progress', True) if verbose is None else verbose) and _is_rank0() else (lambda *a, **k: None)
+    task = PhaseTask(config, phase, res, log=log, **task_kw)
+    cfg = TrainConfig(steps=steps, batch_size=batch, out_dir=str(out), **cfg_kw)
+    init = task_kw.get('init')
     out, record = Path(out), json.loads(json.dumps(dict(config_record(cfg, task), steps=steps), default=str))
     final, rec_file = out / 'final', out / 'phase.json'
     if reuse and finished_run(out, run_config(cfg, task), done=('final/config.json', 'phase.json')):
