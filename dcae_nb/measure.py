@@ -9,11 +9,11 @@ import torch, torch.nn as nn
 from .core import BadInputError, check_precision, precision_dtype
 
 # %% auto #0
-__all__ = ['resolve_precision', 'synchronize', 'cpu_memory_bytes', 'cpu_memory_kind', 'MemoryMeter', 'time_loop',
-           'measure_peak_flops', 'is_oom', 'free_memory', 'fit_batch', 'available_bytes', 'estimate_bytes',
-           'Checkpointed', 'enable_checkpointing']
+__all__ = ['resolve_precision', 'synchronize', 'cpu_memory_bytes', 'cpu_memory_kind', 'MemoryMeter', 'time_loop', 'interleaved',
+           'merge_repeats', 'measure_peak_flops', 'is_oom', 'free_memory', 'fit_batch', 'available_bytes',
+           'estimate_bytes', 'Checkpointed', 'enable_checkpointing']
 
-# %% ../nbs/15a_measure.ipynb #0b4552e1
+# %% ../nbs/15a_measure.ipynb #dd3c2098
 def resolve_precision(precision:str, device:torch.device, kind:str='dit') -> str:
     "'auto' → fp16 for denoisers on CUDA (the paper), bf16 for autoencoders on CUDA (DC-Gen), fp32 on CPU."
     if precision in (None, 'auto'): return ('fp16' if kind == 'dit' else 'bf16') if device.type == 'cuda' else 'fp32'
@@ -43,6 +43,7 @@ def cpu_memory_bytes() -> int:
 def cpu_memory_kind() -> str:
     return 'cpu peak allocated above baseline (glibc mallinfo2, polled)' if _mallinfo2() else 'cpu peak RSS above baseline (polled, approx.)'
 
+# %% ../nbs/15a_measure.ipynb #a73e517a
 class MemoryMeter:
     "Peak memory in a `with` block: CUDA max_memory_allocated, or on CPU the polled peak allocation above `baseline`."
     def __init__(self, device:torch.device, baseline:int|None=None, interval:float=0.002):
@@ -83,6 +84,25 @@ def time_loop(step, # a callable doing one step
         synchronize(device)
         total = time.perf_counter() - t0
     return dict(step_s=total / steps, total_s=total, step_times=times, mem_bytes=int(mem.peak), mem_kind=mem.kind)
+
+# %% ../nbs/15a_measure.ipynb #3ffe605c
+def interleaved(cases:list, # hashable case descriptions
+                repeats:int, # runs per case
+                run, # run(case, fixed) -> a result dict with 'batch'; `fixed` holds the batch of the case's first run
+                desc:str='profile', progress:bool=True) -> dict:
+    "{case: [result of each repeat]}: every case once per repeat, round-robin, so slow spells of the machine touch all alike."
+    from tqdm.auto import tqdm
+    runs = {c: [] for c in cases}
+    with tqdm(total=len(cases) * repeats, desc=desc, disable=not progress) as bar:
+        for _ in range(repeats):
+            for c in cases:
+                runs[c].append(run(c, dict(batch=runs[c][0]['batch']) if runs[c] else {})); bar.update()
+    return runs
+
+def merge_repeats(runs:dict, peak_flops=None) -> list:
+    "One row per case: the first run's fields, every repeat's step time and load, the largest memory, the device peak."
+    return [dict(rs[0], step_s_repeats=[x['step_s'] for x in rs], loadavg_repeats=[x['loadavg'] for x in rs],
+                 mem_bytes=max(x['mem_bytes'] for x in rs), peak_flops=peak_flops) for rs in runs.values()]
 
 # %% ../nbs/15a_measure.ipynb #f01457d4
 def measure_peak_flops(device:torch.device, # where to measure

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import torch, torch.nn as nn
 from .core import BadInputError, resolve_device, machine_info, atomic_write_text, autocast
-from .measure import (resolve_precision, time_loop, measure_peak_flops, fit_batch, available_bytes, estimate_bytes,
+from .measure import (resolve_precision, time_loop, interleaved, merge_repeats, measure_peak_flops, fit_batch, available_bytes, estimate_bytes,
                              free_memory, cpu_memory_bytes, enable_checkpointing)
 from .dit import MODEL_SIZES, parse_model_name
 
@@ -154,7 +154,7 @@ def _infer_step(model, batch, device, precision, seed=0):
         with torch.inference_mode(), autocast(device, precision): model(x, t, y)
     return step
 
-# %% ../nbs/15_profiling.ipynb #08f9a411
+# %% ../nbs/15_profiling.ipynb #56e1b910
 def _derive(r:dict) -> dict:
     "Fill the rates that follow from step time, batch, MACs and peak: samples/s, img/s, FLOP/s, MFU."
     fwd = r['batch'] / r['step_s']
@@ -165,6 +165,7 @@ def _derive(r:dict) -> dict:
     r['mfu'] = r['achieved_flops'] / r['peak_flops'] if r.get('peak_flops') else None
     return r
 
+# %% ../nbs/15_profiling.ipynb #1b45340d
 def profile_denoiser(model:str='DiT-S', # registry name: DiT-S/B/L/XL, UViT-S/H/2B, DiT-T/UViT-T (kit sizes)
                      latent='f32p1', # latent spec: 'f8p2', 'f32p1', 'f64p1', ...
                      res:int=256, # image resolution in pixels
@@ -216,7 +217,7 @@ def profile_denoiser(model:str='DiT-S', # registry name: DiT-S/B/L/XL, UViT-S/H/
              peak_flops=peak_flops, loadavg=list(os.getloadavg()), threads=torch.get_num_threads())
     return _derive(r)
 
-# %% ../nbs/15_profiling.ipynb #23b41cc3
+# %% ../nbs/15_profiling.ipynb #4eb65fdd
 def _cases(models, latents, resolutions, modes):
     "Every (model, res, mode, latent), checked before anything is timed."
     specs = [parse_latent(l) for l in latents]
@@ -255,23 +256,16 @@ def num_threads(n:int|None):
     try: yield
     finally: torch.set_num_threads(old)
 
+# %% ../nbs/15_profiling.ipynb #e063c846
 def _profile_grid(models, latents, resolutions, modes, repeats, device, precision, measure_peak, progress, **kw):
-    from tqdm.auto import tqdm
     cases = _cases(models, latents, resolutions, modes)
     dev = resolve_device(device); prec = resolve_precision(precision, dev)
     load0 = list(os.getloadavg())
     peak = measure_peak_flops(dev, prec) if measure_peak else None
-    runs = {c: [] for c in cases}
-    with tqdm(total=len(cases) * repeats, desc='profile', disable=not progress) as bar:
-        for _ in range(repeats):
-            for c in cases:
-                m, r, mode, s = c
-                fixed = dict(kw, batch=runs[c][0]['batch']) if runs[c] else kw  # keep the batch that fitted
-                runs[c].append(profile_denoiser(m, s, r, mode, device=dev, precision=prec, peak_flops=peak, **fixed))
-                bar.update()
+    run = lambda c, fixed: profile_denoiser(c[0], c[3], c[1], c[2], device=dev, precision=prec, peak_flops=peak, **{**kw, **fixed})
+    runs = interleaved(cases, repeats, run, 'profile', progress)
     if measure_peak: peak = max(peak, measure_peak_flops(dev, prec))   # best of start and end
-    results = [dict(rs[0], step_s_repeats=[x['step_s'] for x in rs], loadavg_repeats=[x['loadavg'] for x in rs],
-                    mem_bytes=max(x['mem_bytes'] for x in rs), peak_flops=peak) for rs in runs.values()]
+    results = merge_repeats(runs, peak)
     return dict(kind='dit', machine=machine_info(), device=str(dev), precision=prec, threads=torch.get_num_threads(),
                 peak_flops={prec: peak}, repeats=repeats, loadavg_start=load0, loadavg_end=list(os.getloadavg()),
                 results=results)

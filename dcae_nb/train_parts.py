@@ -20,7 +20,7 @@ __all__ = ['RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConf
            'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'read_log',
            'seconds_per_step', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state']
 
-# %% ../nbs/10a_train_parts.ipynb #f37a00c0
+# %% ../nbs/10a_train_parts.ipynb #9266c02c
 _BF16_SPEEDUP = {}  # measured once per process and thread count
 
 def cpu_bf16_speedup(reps:int=3) -> float:
@@ -50,6 +50,7 @@ def auto_precision(device) -> str:
     if d.type == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp32'
     return 'fp32'
 
+# %% ../nbs/10a_train_parts.ipynb #345cb343
 @dataclass
 class TrainConfig:
     "How to train: steps, batch, precision, EMA, checkpoints, logs. Saved in each checkpoint, compared on resume."
@@ -238,7 +239,7 @@ class StepBatchSampler:
 
     def __len__(self): return (self.cfg.steps - self.start) * self.cfg.grad_accum
 
-# %% ../nbs/10a_train_parts.ipynb #49a0a3d1
+# %% ../nbs/10a_train_parts.ipynb #622e2227
 class NonFiniteLossError(DCAEError, FloatingPointError):
     "A loss term became NaN or inf; the run stopped and its last checkpoint was kept."
 
@@ -250,6 +251,7 @@ def _allreduce_mean_(tensors:list, world:int):
         flat = torch.cat([t.reshape(-1) for t in ts]); dist.all_reduce(flat); flat /= world
         for t, f in zip(ts, flat.split([t.numel() for t in ts])): t.copy_(f.view_as(t))
 
+# %% ../nbs/10a_train_parts.ipynb #b9c4408b
 class StepContext:
     "Passed to `TrainTask.training_step`: back-propagation and optimizer steps by name, plus run facts."
     def __init__(self, trainer):
@@ -326,7 +328,7 @@ class StepContext:
         opt.zero_grad(set_to_none=True)
         return not bad
 
-# %% ../nbs/10a_train_parts.ipynb #9b55c2fa
+# %% ../nbs/10a_train_parts.ipynb #b35a74f5
 def read_log(run_dir) -> list:
     "The rows of `run_dir/log.jsonl` (or of that file itself)."
     p = Path(run_dir); p = p / 'log.jsonl' if p.is_dir() else p
@@ -347,6 +349,7 @@ def seconds_per_step(run, # a run folder, its log.jsonl, or its final/ folder
     if len(rows) < 2: return rows[-1]['time'] / rows[-1]['step']
     return (rows[-1]['time'] - rows[0]['time']) / max(1, rows[-1]['step'] - rows[0]['step'])  # the first row includes start-up
 
+# %% ../nbs/10a_train_parts.ipynb #b79fda40
 class RunLog:
     "Rank 0's log: log.jsonl plus a wide log.csv."
     def __init__(self, out_dir, enabled:bool=True):
@@ -374,6 +377,7 @@ class RunLog:
 
 _NOT_LOSS = ('step', 'time', 'kind', 'epoch', 'samples_per_s')
 
+# %% ../nbs/10a_train_parts.ipynb #b4818a51
 def plot_losses(run_dir, # a run folder (or its log.jsonl)
                 keys:list|None=None, # train columns to plot (default: every loss term)
                 logy:bool=True, # logarithmic loss axis (when every plotted value is positive)

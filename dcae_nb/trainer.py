@@ -140,7 +140,7 @@ def _setup(self:Trainer):
     self.scaler = torch.amp.GradScaler(self.device.type) if cfg.precision == 'fp16' else None
     self.log = RunLog(self.out, enabled=self.rank == 0)
 
-# %% ../nbs/10_trainer.ipynb #a17f7ec1
+# %% ../nbs/10_trainer.ipynb #e9a6cc24
 # ---- checkpoints
 @patch
 def _state(self:Trainer, step:int) -> dict:
@@ -172,6 +172,7 @@ def _load(self:Trainer, obj, sd, what:str, path):
         raise CheckpointError(f"{path}: the saved {what} does not fit the task's ({str(e).splitlines()[0][:300]}). "
                               "Resume with the same task settings, or start a new run in another out_dir.") from None
 
+# %% ../nbs/10_trainer.ipynb #376035c1
 @patch
 def _restore(self:Trainer, path) -> int:
     ck = read_checkpoint(path)
@@ -308,7 +309,7 @@ def _write_final(self:Trainer):
         finally: set_train_mode(self.model, self.cfg.frozen_eval)
     if self.world > 1: dist.barrier()
 
-# %% ../nbs/10_trainer.ipynb #2f060bcd
+# %% ../nbs/10_trainer.ipynb #cb18673d
 # ---- the loop
 @patch
 def _fit(self:Trainer, resume):
@@ -354,6 +355,7 @@ def _fit(self:Trainer, resume):
     return dict(step=cfg.steps, out_dir=self.out, final_dir=final, checkpoint=self.last_ckpt,
                 metrics=self.metrics, losses=self.last_row)
 
+# %% ../nbs/10_trainer.ipynb #fcfebf96
 def _to_device(b, device):
     if isinstance(b, torch.Tensor): return b.to(device, non_blocking=True)
     if isinstance(b, dict): return {k: _to_device(v, device) for k, v in b.items()}
