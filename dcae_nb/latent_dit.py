@@ -30,11 +30,16 @@ class LatentDiTTask(TrainTask):
     "Train a DiT / UViT from `dcae_nb.dit` on a `LatentCache` with the epsilon objective."
     def __init__(self, cache, # a LatentCache or its folder
                  model:str='DiT-T', # a `create_model` name ('DiT-S', 'UViT-T/2', ...)
-                 lr:float=1e-4, weight_decay:float=0., warmup:int=0, # AdamW, constant lr after a linear warm-up
-                 noise_schedule:str='linear', num_steps:int=1000, # the Diffusion
-                 learn_sigma:bool=False, class_dropout_prob:float=0.1,
+                 lr:float=1e-4, # AdamW learning rate (constant after the warm-up)
+                 weight_decay:float=0., # AdamW weight decay
+                 warmup:int=0, # linear learning-rate warm-up steps
+                 noise_schedule:str='linear', # beta schedule of the diffusion process
+                 num_steps:int=1000, # diffusion steps
+                 learn_sigma:bool=False, # also predict the variance (DiT-style hybrid loss)
+                 class_dropout_prob:float=0.1, # label dropout for classifier-free guidance (0 to 1)
                  seed:int=0, # seeds the per-sample draws of t, noise and label dropout
-                 **model_overrides):
+                 **model_overrides, # create_model overrides (depth, hidden_size, num_heads, ...)
+                ):
         self.cache = cache if isinstance(cache, LatentCache) else LatentCache(cache)
         m = self.cache.manifest
         C, h, w = self.cache.latent_shape

@@ -218,7 +218,9 @@ class PhaseTask(TrainTask):
                  eval_data=None, # evaluation photos (None: fetched eval split, else embedded)
                  trainable=None, # layer sets / patterns (None: the phase's default, PHASE_LAYERS)
                  gan:str|None=None, # 'off', 'on', 'full' (GAN with the whole model trainable); None: the phase's default
-                 lr:float|None=None, weight_decay:float|None=None, betas:tuple|None=None, # None: phase_defaults
+                 lr:float|None=None, # learning rate (None: the paper's for the phase, x4 for teaching sizes: phase_defaults)
+                 weight_decay:float|None=None, # AdamW weight decay (None: the paper's for the phase)
+                 betas:tuple|None=None, # AdamW betas (None: the paper's for the phase)
                  warmup:int=50, # linear warm-up steps
                  schedule:str='cosine', # 'cosine' (to 10 % at the last step) or 'constant' after the warm-up
                  gan_start:int=50, # step from which the autoencoder gets the GAN term (the discriminator trains from 0)
@@ -229,7 +231,8 @@ class PhaseTask(TrainTask):
                  channels_last:bool=True, # channels-last memory layout (faster convolutions on CPU)
                  io_lr_scale:float=1.0, # learning-rate multiplier of the stem, latent layers and head (project_in/out)
                  seed:int=0, # seed of the training crops
-                 log=print):
+                 log=print, # where progress messages go (a print-like function)
+                ):
         self.phase = _check_phase(phase)
         self.init_model = load_init(init, config) if init is not None else None
         if self.init_model is None and self.phase > 1:

@@ -8,7 +8,8 @@ import os
 import torch, torch.nn as nn
 from .core import BadInputError, resolve_device, machine_info, count_params, precision_dtype
 from .autoencoder import DCAE, get_config
-from .measure import resolve_precision, time_loop, measure_peak_flops, fit_batch, free_memory, cpu_memory_bytes
+from .measure import (resolve_precision, time_loop, measure_peak_flops, fit_batch, free_memory, cpu_memory_bytes,
+                             interleaved, merge_repeats)
 from .profiling import num_threads, reestimate, _check_estimator
 
 # %% auto #0
@@ -70,12 +71,13 @@ def train_step_seconds(name:str, batch:int=8, size:int=128, steps:int=4, **overr
         times.append(time.perf_counter() - t0)
     return statistics.median(times[1:])
 
-# %% ../nbs/15b_profile_ae.ipynb #c55b805d
+# %% ../nbs/15b_profile_ae.ipynb #b30afe19
 def _ae_macs(config:str, res:int) -> dict:
     "Counted encoder / decoder MACs of `config` at res x res (meta device)."
     with torch.device('meta'): m = DCAE(get_config(config, shortcut_init=False))
     return counted_macs(m, res)
 
+# %% ../nbs/15b_profile_ae.ipynb #8569f15c
 def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (DCAE.configs())
                         res:int=256, # image side in pixels (a multiple of f)
                         op:str='encode', # 'encode' or 'decode'
@@ -125,6 +127,7 @@ def profile_autoencoder(config:str='teach-f32c32', # a registered DC-AE config (
     r['mfu'] = r['achieved_flops'] / peak_flops if peak_flops else None
     return r
 
+# %% ../nbs/15b_profile_ae.ipynb #a5da587c
 def profile_autoencoders(configs=('teach-f32c32', 'teach-f64c128'), resolutions=(256,), ops=('encode', 'decode'), repeats:int=1,
                          device='auto', precision:str='auto', tiled=(False,), measure_peak:bool=True, progress:bool=True,
                          threads:int|None=None, estimator:str='median', **kw) -> dict:
@@ -134,21 +137,12 @@ def profile_autoencoders(configs=('teach-f32c32', 'teach-f64c128'), resolutions=
     return reestimate(rep, estimator)
 
 def _profile_autoencoders(configs, resolutions, ops, repeats, device, precision, tiled, measure_peak, progress, **kw):
-    from tqdm.auto import tqdm
-    from dcae_nb.autoencoder import get_config
     for c in configs: get_config(c)
     dev = resolve_device(device); prec = resolve_precision(precision, dev, 'ae')
     cases = [(c, r, t, o) for c in configs for r in resolutions for t in tiled for o in ops]
     load0 = list(os.getloadavg())
     peak = measure_peak_flops(dev, prec) if measure_peak else None
-    runs = {c: [] for c in cases}
-    with tqdm(total=len(cases) * repeats, desc='profile ae', disable=not progress) as bar:
-        for _ in range(repeats):
-            for c in cases:
-                cfg, res, t, op = c
-                fixed = dict(kw, batch=runs[c][0]['batch']) if runs[c] else kw
-                runs[c].append(profile_autoencoder(cfg, res, op, device=dev, precision=prec, tiled=t, peak_flops=peak, **fixed)); bar.update()
-    results = [dict(rs[0], step_s_repeats=[x['step_s'] for x in rs], loadavg_repeats=[x['loadavg'] for x in rs],
-                    mem_bytes=max(x['mem_bytes'] for x in rs), peak_flops=peak) for rs in runs.values()]
+    run = lambda c, fixed: profile_autoencoder(c[0], c[1], c[3], device=dev, precision=prec, tiled=c[2], peak_flops=peak, **{**kw, **fixed})
+    results = merge_repeats(interleaved(cases, repeats, run, 'profile ae', progress), peak)
     return dict(kind='ae', machine=machine_info(), device=str(dev), precision=prec, threads=torch.get_num_threads(),
                 peak_flops={prec: peak}, repeats=repeats, loadavg_start=load0, loadavg_end=list(os.getloadavg()), results=results)

@@ -11,8 +11,9 @@ from .profile_ae import profile_autoencoders
 # %% auto #0
 __all__ = ['paper_table', 'format_report', 'plot_report', 'profile_args', 'profile_cli']
 
-# %% ../nbs/15c_profile_report.ipynb #c030ee55
+# %% ../nbs/15c_profile_report.ipynb #de1fe45b
 def _fmt_rate(v): return '-' if v is None else f"{v:.3g}" if v < 100 else f"{v:.0f}"
+
 def _gb(b): return f"{b / 2**30:.2f}" if b else '-'
 
 def paper_table(rep:dict|None=None) -> list:
@@ -26,6 +27,7 @@ def paper_table(rep:dict|None=None) -> list:
                         measured_train_mem_GB=mine['train']['mem_bytes'] / 1e9 if 'train' in mine else None))
     return out
 
+# %% ../nbs/15c_profile_report.ipynb #20bccb80
 def format_report(rep:dict) -> str:
     "The report as text: machine and load, measurements, speed-ups, targets, and the paper's table beside it."
     mc, L = rep['machine'], []
@@ -114,7 +116,7 @@ def plot_report(rep:dict, axes=None):
     axes[0].figure.tight_layout()
     return axes
 
-# %% ../nbs/15c_profile_report.ipynb #ee6a31b3
+# %% ../nbs/15c_profile_report.ipynb #5d12f8d9
 def _csv(kind=str):
     def parse(s):
         try: return [kind(x.strip()) for x in s.split(',') if x.strip()]
@@ -136,6 +138,7 @@ def _common_args(p):
     p.add_argument('--threads', type=positive_int, help="CPU threads (default: torch's; 1 is steadier on a busy shared machine)")
     p.add_argument('--quiet', action='store_true', help="no progress bar")
 
+# %% ../nbs/15c_profile_report.ipynb #cda32f4f
 def profile_args(parser):
     "Arguments of `dcae profile dit|ae`."
     import argparse
@@ -157,6 +160,7 @@ def profile_args(parser):
     a.add_argument('--overlap', type=nonneg_int, default=64, help="tiled: overlap of neighbouring tiles in image pixels (a multiple of f)")
     _common_args(a)
 
+# %% ../nbs/15c_profile_report.ipynb #fe792b67
 def profile_cli(args) -> int:
     "Run `dcae profile dit|ae`: print the report, optionally write JSON and a figure."
     dev = resolve_device(args.device)
