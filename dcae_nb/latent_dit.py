@@ -4,28 +4,28 @@
 
 # %% ../nbs/14a_latent_dit.ipynb #bf16e462
 from __future__ import annotations
-import argparse, dataclasses, json, math, os
+import dataclasses, json, math, os
 from dataclasses import asdict
 from pathlib import Path
 import torch
-from .core import (BadInputError, CheckpointError, resolve_device, check_out_dir, run_lock, positive_int,
-                          nonneg_int, positive_float, nonneg_float, fraction, count_params, finished_run)
+from .core import BadInputError, CheckpointError, resolve_device, check_out_dir, run_lock, count_params, finished_run
 from .checkpoints import model_folder
 from .autoencoder import DCAE
 from .dit import create_model
-from .diffusion import Diffusion, check_guidance_scale, SAMPLERS, BETA_SCHEDULES
-from .trainer import TrainTask, Trainer, add_train_args, config_from_args, run_config, check_resume
+from .diffusion import Diffusion, check_guidance_scale
+from .trainer import TrainTask, Trainer, config_from_args, run_config, check_resume
 from .train_parts import TrainConfig, warmup_lr, list_checkpoints
 from .latents import LatentCache, check_identity, load_autoencoder
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DIT_RECORD', 'DIT_FORMAT', 'LatentDiTTask', 'fit_dit', 'train_dit', 'load_dit', 'check_dit_fits', 'sample_latents',
-           'sample_images', 'train_dit_args', 'train_dit_cli', 'save_grid', 'sample_args', 'sample_cli']
+           'sample_images', 'train_dit_cli', 'save_grid', 'sample_cli']
 
-# %% ../nbs/14a_latent_dit.ipynb #294d8d88
+# %% ../nbs/14a_latent_dit.ipynb #b77a157d
 DIT_RECORD, DIT_FORMAT = 'dit.json', 'dcae_nb-latent-dit'
 
+# %% ../nbs/14a_latent_dit.ipynb #5409b206
 class LatentDiTTask(TrainTask):
     "Train a DiT / UViT from `dcae_nb.dit` on a `LatentCache` with the epsilon objective."
     def __init__(self, cache, # a LatentCache or its folder
@@ -79,6 +79,7 @@ class LatentDiTTask(TrainTask):
         ctx.backward(out['loss']); ctx.step()
         return out
 
+# %% ../nbs/14a_latent_dit.ipynb #d5dd31a7
 class _Indexed(torch.utils.data.Dataset):
     "A dataset whose items carry their index: (z, y) → (z, y, i)."
     def __init__(self, ds): self.ds = ds
@@ -216,18 +217,6 @@ def sample_images(dit, # a DiT run folder (or its final/)
     return (x, y) if return_labels else x
 
 # %% ../nbs/14a_latent_dit.ipynb #1c43ade4
-def train_dit_args(p:argparse.ArgumentParser):
-    "Options of `dcae train-dit` (plus the Trainer's shared flags)."
-    p.add_argument('--model', required=True, help="create_model name: DiT-T, DiT-S, UViT-T, ...; '/p' sets the patch size (DiT-T/2)")
-    p.add_argument('--latents', required=True, help='latent cache folder (dcae latents)')
-    p.add_argument('--lr', type=positive_float, default=1e-4, help='AdamW learning rate')
-    p.add_argument('--weight-decay', type=nonneg_float, default=0., help='AdamW weight decay')
-    p.add_argument('--warmup', type=nonneg_int, default=0, help='linear learning-rate warm-up steps')
-    p.add_argument('--noise-schedule', choices=list(BETA_SCHEDULES), default='linear', help='beta schedule of the diffusion process')
-    p.add_argument('--learn-sigma', action='store_true', help='also predict the variance (DiT-style hybrid loss)')
-    p.add_argument('--class-dropout', type=fraction, default=0.1, help='label dropout for classifier-free guidance (0 to 1)')
-    add_train_args(p, batch_size=32, out_dir='runs/dit', steps=500, precision='auto')
-
 def train_dit_cli(args) -> int:
     "Train a latent DiT; print the final folder."
     task = LatentDiTTask(args.latents, args.model, lr=args.lr, weight_decay=args.weight_decay, warmup=args.warmup,
@@ -251,27 +240,6 @@ def save_grid(x, # (N, 3, H, W) in [-1, 1]
         grid[pad + r * (H + pad):pad + r * (H + pad) + H, pad + c * (W + pad):pad + c * (W + pad) + W] = torch.from_numpy(im)
     Image.fromarray(grid.numpy()).save(path)
     return Path(path)
-
-def sample_args(p:argparse.ArgumentParser):
-    "Options of `dcae sample`."
-    p.add_argument('--dit', required=True, help='DiT run folder (or its final/)')
-    p.add_argument('--ae', required=True, help='the autoencoder the DiT\'s latents were made with')
-    p.add_argument('--n', type=positive_int, default=16, help='number of images to sample')
-    p.add_argument('--cfg', type=nonneg_float, default=1.5, help='guidance scale (>= 0; 1 = none)')
-    p.add_argument('--out', required=True, help='folder for the PNGs, grid.png and samples.json')
-    p.add_argument('--sampler', choices=SAMPLERS, default='dpm++2m', help='sampling method')
-    p.add_argument('--steps', type=positive_int, default=None, help="sampling steps (default: the sampler's)")
-    p.add_argument('--labels', type=_labels_arg, default=None, help='class indices, e.g. 0,2 (default: cycle)')
-    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the initial noise')
-    p.add_argument('--batch', type=positive_int, default=32, help='images per denoiser call')
-    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-
-def _labels_arg(s:str) -> list:
-    try: v = [int(t) for t in s.split(',') if t.strip()]
-    except ValueError: v = []
-    if not v or min(v) < 0: raise argparse.ArgumentTypeError(f"expected comma-separated class indices >= 0 such as 0,2, got {s!r}")
-    return v
 
 def sample_cli(args) -> int:
     "Sample, decode and write PNGs + a grid."

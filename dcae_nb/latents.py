@@ -4,11 +4,11 @@
 
 # %% ../nbs/14_latents.ipynb #ab6b720c
 from __future__ import annotations
-import argparse, json, math, os, shutil, time
+import json, math, os, shutil, time
 from pathlib import Path
 import torch
-from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, run_lock, LOCK_NAME, positive_int,
-                          nonneg_int, weights_hash)
+from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, run_lock, LOCK_NAME,
+                          weights_hash)
 from .assets import sha256_file
 from .checkpoints import model_folder
 from .autoencoder import DCAE
@@ -16,7 +16,7 @@ from .autoencoder import DCAE
 # %% auto #0
 __all__ = ['SCALING_RULES', 'LABELS', 'CACHE_FORMAT', 'MANIFEST', 'latent_tokens', 'ae_identity', 'load_autoencoder',
            'latent_stats', 'scaling_factor_of', 'photo_classes', 'encode_split', 'read_manifest', 'LatentCache',
-           'check_identity', 'latents_args', 'latents_cli']
+           'check_identity', 'latents_cli']
 
 # %% ../nbs/14_latents.ipynb #13984dcd
 def latent_tokens(size:int, # image side in pixels
@@ -265,28 +265,6 @@ def check_identity(recorded:dict, # an autoencoder identity (a cache's manifest[
                             "or re-encode with dcae latents.")
 
 # %% ../nbs/14_latents.ipynb #40b902ad
-def _scaling_arg(s:str):
-    if s in ('measured', 'config'): return s
-    try: v = float(s)
-    except ValueError: v = float('nan')
-    if not (math.isfinite(v) and v > 0): raise argparse.ArgumentTypeError(f"expected 'measured', 'config' or a finite number > 0, got {s!r}")
-    return v
-
-def latents_args(p:argparse.ArgumentParser):
-    "Options of `dcae latents`."
-    p.add_argument('--ae', required=True, help='autoencoder folder (config.json + weights), or a training run with final/')
-    p.add_argument('--split', default='embedded-train', help="photo split (embedded-train, train, eval, ...) or a directory of images")
-    p.add_argument('--out', required=True, help='cache folder to write')
-    p.add_argument('--size', type=positive_int, default=128, help='crop side in pixels (multiple of the autoencoder f)')
-    p.add_argument('--crops', type=positive_int, default=256, help='number of random crops to encode')
-    p.add_argument('--seed', type=nonneg_int, default=0, help='crop seed')
-    p.add_argument('--labels', choices=LABELS, default='photo', help='class of a crop: its photo, its collection, or none')
-    p.add_argument('--no-flip', action='store_true', help='no random horizontal flips')
-    p.add_argument('--scaling', type=_scaling_arg, default='measured', help="'measured' (1/RMS), 'config' or a number")
-    p.add_argument('--batch', type=positive_int, default=16, help='images per encoder call')
-    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-
 def latents_cli(args) -> int:
     "Encode a split into a latent cache; print its summary."
     with run_lock(args.out, 'dcae latents'): out = encode_split(args.ae, args.split, args.size, args.crops, args.out, seed=args.seed, labels=args.labels,

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import (BadInputError, CheckpointError, DCAEError, MissingAssetError, check_images, resolve_device, atomic_write,
-                          atomic_write_text, check_out_dir, positive_int)
+                          atomic_write_text, check_out_dir)
 from .assets import cache_dir, find_asset, weight_path, sha256_file
 from .data import to_uint8
 
@@ -18,8 +18,7 @@ from .data import to_uint8
 __all__ = ['TV_CHECKPOINTS', 'FEATURE_CONVS', 'JAX_PREFIX', 'FID_INPUT_RANGE', 'METRICS', 'check_pair', 'psnr', 'ssim',
            'jax_to_torchvision', 'torchvision_checkpoint', 'backbone_state_dict', 'LPIPS', 'InceptionFeatures',
            'inception_features', 'frechet_distance', 'fid_from_features', 'kid_from_features', 'MetricResult', 'rfid',
-           'kid', 'Shortcut', 'Autoencoder', 'evaluate', 'results_table', 'show_reconstructions', 'evaluate_args',
-           'evaluate_cli']
+           'kid', 'Shortcut', 'Autoencoder', 'evaluate', 'results_table', 'show_reconstructions', 'evaluate_cli']
 
 # %% ../nbs/08_metrics.ipynb #fa380d59
 def check_pair(x, y, value_range=(-1., 1.)):
@@ -362,25 +361,6 @@ def show_reconstructions(x, # (3, H, W) reference in [-1, 1]
     return fig
 
 # %% ../nbs/08_metrics.ipynb #8a2bc5ee
-def evaluate_args(parser):
-    "Arguments of `dcae evaluate`."
-    parser.add_argument('--split', default='embedded-eval', help="photo split (embedded-eval, eval, hires, embedded, ...) or a directory of images")
-    parser.add_argument('--ae', action='append', default=[], metavar='DIR', help="a trained autoencoder folder (repeatable)")
-    parser.add_argument('--f', default=None, help="shortcut compression factors, comma separated (default 8,16,32,64; with --ae: the autoencoders' f)")
-    parser.add_argument('--upsample', default='nearest,bicubic', help="shortcut upsampling modes (nearest,bicubic)")
-    parser.add_argument('--no-shortcut', action='store_true', help="leave out the shortcut baseline rows")
-    parser.add_argument('--size', type=positive_int, default=256, help="crop size in pixels (a multiple of every f)")
-    parser.add_argument('--crop', choices=['tiles', 'center'], default='tiles', help="tiles (grid per photo) or center (ImageNet protocol)")
-    parser.add_argument('--short-side', type=positive_int, default=None, help="tiles: shrink each photo's shorter side to this first (default 2 × size)")
-    parser.add_argument('--metrics', default=','.join(METRICS), help=f"comma separated, from {','.join(METRICS)}")
-    parser.add_argument('--lpips-net', default='alex', choices=['alex', 'vgg'], help="LPIPS backbone")
-    parser.add_argument('--max-items', type=positive_int, default=None, help="evaluate only the first N crops")
-    parser.add_argument('--batch-size', type=positive_int, default=8, help="images per model call")
-    parser.add_argument('--out', default=None, help="output folder (default runs/evaluate-<split>)")
-    parser.add_argument('--cache', default=None, help="asset cache (photos, weights)")
-    parser.add_argument('--device', default='auto', help="auto (CUDA when available), cpu, cuda or cuda:N")
-    parser.add_argument('--quiet', action='store_true', help="no progress bar")
-
 def _ints(s, what):
     try: v = [int(t) for t in s.split(',') if t.strip()]
     except ValueError: raise BadInputError(f"{what} must be comma-separated integers, got {s!r}.") from None

@@ -8,19 +8,17 @@ import copy, dataclasses, fnmatch, hashlib, inspect, json, os, re, time
 from pathlib import Path
 import numpy as np
 import torch, torch.nn as nn
-from .core import (BadInputError, CheckpointError, DCAEError, check_out_dir, run_lock, positive_int,
-                          nonneg_int, positive_float, nonneg_float, weights_hash, finished_run)
+from .core import BadInputError, CheckpointError, DCAEError, check_out_dir, run_lock, weights_hash, finished_run
 from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
-from .trainer import TrainTask, Trainer, add_train_args, config_record, run_config, check_resume
+from .trainer import TrainTask, Trainer, config_record, run_config, check_resume
 from .train_parts import TrainConfig, warmup_lr, plot_losses, list_checkpoints
 from .losses import ReconstructionLoss, NLayerDiscriminator, AutoencoderGANLoss
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PHASE_NAMES', 'PAPER_OPTIM', 'PHASE_LAYERS', 'PHASE_GAN', 'GAN_MODES', 'RELEASED_WIDTH', 'EVAL_SEED',
-           'layer_patterns', 'match_params', 'set_trainable', 'lr_scale', 'phase_defaults', 'phase_memory',
-           'eval_crops', 'load_init', 'PhaseTask', 'save_grid', 'reconstruct', 'train_phase', 'evaluate_autoencoder',
-           'train_args', 'train_cli']
+           'layer_patterns', 'match_params', 'set_trainable', 'lr_scale', 'phase_defaults', 'eval_crops', 'load_init',
+           'PhaseTask', 'save_grid', 'reconstruct', 'train_phase', 'evaluate_autoencoder', 'train_cli']
 
 # %% ../nbs/11_phases.ipynb #6c6aacd6
 LAYER_SETS = {  # name: patterns on parameter names
@@ -97,56 +95,6 @@ def phase_defaults(config, # a DCAEConfig or registered name
     o = PAPER_OPTIM[_check_phase(phase)]
     return dict(lr=o['lr'] * lr_scale(cfg), weight_decay=o['weight_decay'], betas=o['betas'],
                 trainable=PHASE_LAYERS[phase], gan=PHASE_GAN[phase])
-
-# %% ../nbs/11_phases.ipynb #2864edf9
-def _dev_type(d): return torch.device(d).type
-
-def phase_memory(model, # a DCAE, or a registered config name (built on `device`)
-                 res:int, # image side in pixels
-                 batch:int, # images per step
-                 trainable='all', # layer-set names or patterns (see `layer_patterns`)
-                 precision:str='bf16', # 'fp32' or 'bf16' (autocast; emulated by casting on 'meta')
-                 device='cpu', # 'cpu', 'cuda' or 'meta' (sizes only, no compute)
-                ) -> dict:
-    "Bytes of weights, saved activations, gradients and AdamW state of one training step with `trainable` layers."
-    from torch.autograd.graph import saved_tensors_hooks
-    if precision not in ('fp32', 'bf16'): raise BadInputError(f"precision: expected 'fp32' or 'bf16', got {precision!r}.")
-    dev = torch.device(device)
-    if isinstance(model, str):
-        with torch.device(dev): model = DCAE(get_config(model, shortcut_init=False))
-    emulate = dev.type == 'meta' and precision == 'bf16'
-    if emulate: model = copy.deepcopy(model).to(torch.bfloat16)
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    names = set(set_trainable(model, layer_patterns(trainable, model.config)))
-    try:
-        params = {p.untyped_storage()._cdata for p in model.parameters()}
-        saved = {}
-        def pack(t):
-            st = t.untyped_storage()
-            if st._cdata not in params or emulate: saved[st._cdata] = st.nbytes()  # emulate: autocast's bf16 weight copy
-            return t
-        x = torch.randn(batch, 3, res, res, device=dev, dtype=torch.bfloat16 if emulate else torch.float32)
-        if dev.type == 'cuda': torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
-        with saved_tensors_hooks(pack, lambda t: t), torch.autocast('cpu' if dev.type == 'meta' else dev.type, torch.bfloat16, enabled=precision == 'bf16' and not emulate):
-            loss = (model.decoder(model.encoder(x)).float() - x.float()).abs().mean()  # (checks skipped: meta has no values)
-        peak = None
-        if dev.type != 'meta':
-            loss.backward()
-            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.)
-            opt.step(); opt.zero_grad(set_to_none=True); del opt
-            if dev.type == 'cuda': peak = torch.cuda.max_memory_allocated(dev)
-        del loss
-    finally:
-        for n, p in model.named_parameters(): p.grad = None; p.requires_grad_(flags[n])
-    n_train = sum(p.numel() for n, p in model.named_parameters() if n in names)
-    weights = sum(p.numel() * (4 if emulate else p.element_size()) for p in model.parameters())
-    out = dict(trainable_params=n_train, params=sum(p.numel() for p in model.parameters()), weights=weights,
-               activations=sum(saved.values()), grads=4 * n_train, optimizer=8 * n_train)
-    out['total'] = out['weights'] + out['activations'] + out['grads'] + out['optimizer']
-    out['cuda_max_allocated'] = peak
-    return out
-
-def _gb(b): return f"{b / 1e9:.2f} GB"  # decimal GB, as the paper
 
 # %% ../nbs/11_phases.ipynb #af020531
 EVAL_SEED = 20251  # seed of the fixed evaluation crops
@@ -461,27 +409,6 @@ def evaluate_autoencoder(model_or_dir, # a DCAE, or a folder loadable with DCAE.
     return row
 
 # %% ../nbs/11_phases.ipynb #1b2cd6d5
-def train_args(p):
-    "Arguments of `dcae train`."
-    p.add_argument('--config', help="registered DC-AE config (e.g. teach-f32c32, dc-ae-f32c32-in-1.0); default: the one of --init")
-    p.add_argument('--phase', type=int, choices=(1, 2, 3), required=True, help="1 low-res full, 2 high-res latent adaptation, 3 low-res local refinement")
-    p.add_argument('--init', metavar='DIR', help="starting model folder (required for phases 2 and 3: the previous phase's OUT/final)")
-    p.add_argument('--data', metavar='SPLIT|DIR', help="training photos: a split (train, embedded-train, ...) or a folder; default: the fetched train split, else the embedded photos")
-    p.add_argument('--eval-data', metavar='SPLIT|DIR', help="evaluation photos; default: the fetched eval split, else embedded-eval")
-    p.add_argument('--res', type=positive_int, required=True, help="training crop side in pixels (a multiple of f)")
-    p.add_argument('--trainable', metavar='PATTERNS', help=f"comma-separated layer sets ({', '.join(LAYER_SETS)}) or parameter-name patterns (fnmatch, or re:REGEX); default: the phase's")
-    p.add_argument('--gan', choices=GAN_MODES, help="GAN loss: off, on (the phase's layers), full (the whole model trains); default: on in phase 3")
-    p.add_argument('--lr', type=positive_float, help="learning rate (default: the paper's, x4 for teaching sizes)")
-    p.add_argument('--weight-decay', type=nonneg_float, help="AdamW weight decay (default: the paper's for the phase)")
-    p.add_argument('--warmup', type=nonneg_int, default=50, help="linear learning-rate warm-up steps")
-    p.add_argument('--schedule', choices=('cosine', 'constant'), default='cosine', help="after the warm-up: cosine to 10 %% at the last step, or constant")
-    p.add_argument('--gan-start', type=nonneg_int, default=50, help="step from which the autoencoder gets the GAN term")
-    p.add_argument('--eval-res', type=positive_int, help="evaluation crop side (default: --res)")
-    p.add_argument('--eval-items', type=positive_int, default=8, help="number of fixed evaluation crops")
-    p.add_argument('--perceptual-weight', type=nonneg_float, default=1.0, help="LPIPS weight in the reconstruction loss (0: L1 only)")
-    p.add_argument('--io-lr-scale', type=positive_float, default=1.0, help="learning-rate multiplier of the stem, latent layers and head")
-    add_train_args(p, precision='auto', clip_grad=1.0, out_dir='runs/train')
-
 def train_cli(args) -> int:
     "Run `dcae train` (holding the lock of --out while it writes)."
     out = check_out_dir(args.out); check_resume(out, args.resume)

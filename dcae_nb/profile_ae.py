@@ -4,16 +4,18 @@
 
 # %% ../nbs/15b_profile_ae.ipynb #3c9f64a9
 from __future__ import annotations
-import os
+import copy, os
 import torch, torch.nn as nn
 from .core import BadInputError, resolve_device, machine_info, count_params, precision_dtype
 from .autoencoder import DCAE, get_config
+from .phases import layer_patterns, set_trainable
 from .measure import (resolve_precision, time_loop, measure_peak_flops, fit_batch, free_memory, cpu_memory_bytes,
                              interleaved, merge_repeats)
 from .profiling import num_threads, reestimate, _check_estimator
 
 # %% auto #0
-__all__ = ['param_counts', 'analytic_macs', 'counted_macs', 'train_step_seconds', 'profile_autoencoder', 'profile_autoencoders']
+__all__ = ['param_counts', 'analytic_macs', 'counted_macs', 'train_step_seconds', 'phase_memory', 'profile_autoencoder',
+           'profile_autoencoders']
 
 # %% ../nbs/15b_profile_ae.ipynb #4c8f3655
 def param_counts(model_or_name) -> dict:
@@ -70,6 +72,56 @@ def train_step_seconds(name:str, batch:int=8, size:int=128, steps:int=4, **overr
         loss = (m(x) - x).abs().mean(); opt.zero_grad(); loss.backward(); opt.step()
         times.append(time.perf_counter() - t0)
     return statistics.median(times[1:])
+
+# %% ../nbs/15b_profile_ae.ipynb #2864edf9
+def _dev_type(d): return torch.device(d).type
+
+def phase_memory(model, # a DCAE, or a registered config name (built on `device`)
+                 res:int, # image side in pixels
+                 batch:int, # images per step
+                 trainable='all', # layer-set names or patterns (see `layer_patterns`)
+                 precision:str='bf16', # 'fp32' or 'bf16' (autocast; emulated by casting on 'meta')
+                 device='cpu', # 'cpu', 'cuda' or 'meta' (sizes only, no compute)
+                ) -> dict:
+    "Bytes of weights, saved activations, gradients and AdamW state of one training step with `trainable` layers."
+    from torch.autograd.graph import saved_tensors_hooks
+    if precision not in ('fp32', 'bf16'): raise BadInputError(f"precision: expected 'fp32' or 'bf16', got {precision!r}.")
+    dev = torch.device(device)
+    if isinstance(model, str):
+        with torch.device(dev): model = DCAE(get_config(model, shortcut_init=False))
+    emulate = dev.type == 'meta' and precision == 'bf16'
+    if emulate: model = copy.deepcopy(model).to(torch.bfloat16)
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    names = set(set_trainable(model, layer_patterns(trainable, model.config)))
+    try:
+        params = {p.untyped_storage()._cdata for p in model.parameters()}
+        saved = {}
+        def pack(t):
+            st = t.untyped_storage()
+            if st._cdata not in params or emulate: saved[st._cdata] = st.nbytes()  # emulate: autocast's bf16 weight copy
+            return t
+        x = torch.randn(batch, 3, res, res, device=dev, dtype=torch.bfloat16 if emulate else torch.float32)
+        if dev.type == 'cuda': torch.cuda.synchronize(dev); torch.cuda.reset_peak_memory_stats(dev)
+        with saved_tensors_hooks(pack, lambda t: t), torch.autocast('cpu' if dev.type == 'meta' else dev.type, torch.bfloat16, enabled=precision == 'bf16' and not emulate):
+            loss = (model.decoder(model.encoder(x)).float() - x.float()).abs().mean()  # (checks skipped: meta has no values)
+        peak = None
+        if dev.type != 'meta':
+            loss.backward()
+            opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.)
+            opt.step(); opt.zero_grad(set_to_none=True); del opt
+            if dev.type == 'cuda': peak = torch.cuda.max_memory_allocated(dev)
+        del loss
+    finally:
+        for n, p in model.named_parameters(): p.grad = None; p.requires_grad_(flags[n])
+    n_train = sum(p.numel() for n, p in model.named_parameters() if n in names)
+    weights = sum(p.numel() * (4 if emulate else p.element_size()) for p in model.parameters())
+    out = dict(trainable_params=n_train, params=sum(p.numel() for p in model.parameters()), weights=weights,
+               activations=sum(saved.values()), grads=4 * n_train, optimizer=8 * n_train)
+    out['total'] = out['weights'] + out['activations'] + out['grads'] + out['optimizer']
+    out['cuda_max_allocated'] = peak
+    return out
+
+def _gb(b): return f"{b / 1e9:.2f} GB"  # decimal GB, as the paper
 
 # %% ../nbs/15b_profile_ae.ipynb #b30afe19
 def _ae_macs(config:str, res:int) -> dict:

@@ -4,14 +4,14 @@
 
 # %% ../nbs/15c_profile_report.ipynb #81c9a3a9
 from __future__ import annotations
-from .core import BadInputError, resolve_device, positive_int, nonneg_int
+from .core import resolve_device
 from .profiling import profile_grid, paper_rows, PAPER_LATENT, save_report
 from .profile_ae import profile_autoencoders
 
 # %% auto #0
-__all__ = ['paper_table', 'format_report', 'plot_report', 'profile_args', 'profile_cli']
+__all__ = ['paper_table', 'format_report', 'plot_report', 'profile_cli']
 
-# %% ../nbs/15c_profile_report.ipynb #de1fe45b
+# %% ../nbs/15c_profile_report.ipynb #55399417
 def _fmt_rate(v): return '-' if v is None else f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 def _gb(b): return f"{b / 2**30:.2f}" if b else '-'
@@ -27,7 +27,7 @@ def paper_table(rep:dict|None=None) -> list:
                         measured_train_mem_GB=mine['train']['mem_bytes'] / 1e9 if 'train' in mine else None))
     return out
 
-# %% ../nbs/15c_profile_report.ipynb #20bccb80
+# %% ../nbs/15c_profile_report.ipynb #faff4258
 def format_report(rep:dict) -> str:
     "The report as text: machine and load, measurements, speed-ups, targets, and the paper's table beside it."
     mc, L = rep['machine'], []
@@ -116,51 +116,7 @@ def plot_report(rep:dict, axes=None):
     axes[0].figure.tight_layout()
     return axes
 
-# %% ../nbs/15c_profile_report.ipynb #5d12f8d9
-def _csv(kind=str):
-    def parse(s):
-        try: return [kind(x.strip()) for x in s.split(',') if x.strip()]
-        except ValueError: raise BadInputError(f"expected a comma-separated list of {kind.__name__}, got {s!r}.") from None
-    return parse
-
-def _common_args(p):
-    p.add_argument('--res', type=_csv(int), help="image resolutions in px, comma-separated (default 512 on GPU, 256 on CPU)")
-    p.add_argument('--batch', type=positive_int, help="samples per step (default: by token grid for denoisers, 1 for autoencoders)")
-    p.add_argument('--steps', type=positive_int, help="timed steps (default 100 on GPU, 3 on CPU)")
-    p.add_argument('--warmup', type=nonneg_int, help="untimed warm-up steps (default 20 on GPU, 1 on CPU)")
-    p.add_argument('--repeats', type=positive_int, default=1, help="interleaved repeats per case (use 3+ on a busy machine)")
-    p.add_argument('--estimator', choices=['median', 'min'], default='median', help="step time from the repeats: median, or the fastest (shared machines)")
-    p.add_argument('--device', default='auto', help="auto, cpu or cuda[:N]")
-    p.add_argument('--precision', default='auto', help="auto (GPU: fp16 denoiser / bf16 autoencoder; CPU: fp32), fp32, bf16, fp16")
-    p.add_argument('--no-peak', action='store_true', help="skip the matmul peak measurement (no MFU)")
-    p.add_argument('--json', metavar='FILE', help="write the report as JSON")
-    p.add_argument('--plot', metavar='FILE', help="save the throughput / memory figure (png)")
-    p.add_argument('--threads', type=positive_int, help="CPU threads (default: torch's; 1 is steadier on a busy shared machine)")
-    p.add_argument('--quiet', action='store_true', help="no progress bar")
-
-# %% ../nbs/15c_profile_report.ipynb #cda32f4f
-def profile_args(parser):
-    "Arguments of `dcae profile dit|ae`."
-    import argparse
-    sub = parser.add_subparsers(dest='what', metavar='dit|ae', required=True)
-    d = sub.add_parser('dit', help="denoiser (DiT / UViT) training and inference throughput on several latents")
-    d.add_argument('--models', type=_csv(), help="registry names (default DiT-XL,UViT-H on GPU, DiT-S on CPU)")
-    d.add_argument('--latents', type=_csv(), default=['f8p2', 'f32p1', 'f64p1'], help="latent specs; the first is the ratios' baseline")
-    d.add_argument('--mode', choices=['train', 'infer', 'both'], default='both')
-    d.add_argument('--tokens-per-batch', type=positive_int, help="batch = this // tokens (default: DC-Gen's tables on GPU, 1024 on CPU)")
-    d.add_argument('--checkpointing', action=argparse.BooleanOptionalAction, default=True, help="activation checkpointing in training (default on, as the paper)")
-    d.add_argument('--nfe', type=positive_int, help="sampling steps per image for inference img/s (default DiT 250, UViT 30)")
-    d.add_argument('--no-cfg', action='store_true', help="img/s without guidance (1 pass per step instead of 2)")
-    _common_args(d)
-    a = sub.add_parser('ae', help="autoencoder encode / decode throughput")
-    a.add_argument('--configs', type=_csv(), help="DC-AE configs (default: the three released in-1.0 on GPU, teach-f32c32,teach-f64c128 on CPU)")
-    a.add_argument('--op', choices=['encode', 'decode', 'both'], default='both')
-    a.add_argument('--tiled', choices=['no', 'yes', 'both'], default='no', help="time dcae_nb.tiling's tiled encode/decode too")
-    a.add_argument('--tile', type=positive_int, default=512, help="tiled: tile side in image pixels (a multiple of f)")
-    a.add_argument('--overlap', type=nonneg_int, default=64, help="tiled: overlap of neighbouring tiles in image pixels (a multiple of f)")
-    _common_args(a)
-
-# %% ../nbs/15c_profile_report.ipynb #fe792b67
+# %% ../nbs/15c_profile_report.ipynb #c5e82a92
 def profile_cli(args) -> int:
     "Run `dcae profile dit|ae`: print the report, optionally write JSON and a figure."
     dev = resolve_device(args.device)

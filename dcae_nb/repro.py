@@ -6,14 +6,14 @@
 from __future__ import annotations
 import datetime, hashlib, json, math, os, shlex, sys, time
 from pathlib import Path
-from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock, nonneg_int
+from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
            'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'PROFILES', 'effect_interval', 'judge', 'check_claim',
            'write_json_atomic', 'write_results', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters',
            'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line', 'build_report',
-           'write_report', 'reproduce_args', 'reproduce_cli']
+           'write_report', 'reproduce_cli']
 
 # %% ../nbs/16_repro.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
@@ -359,20 +359,6 @@ def write_report(out) -> Path:
     return atomic_write_text(Path(out)/'REPORT.md', build_report(out))
 
 # %% ../nbs/16_repro.ipynb #1c2ac91a
-def reproduce_args(p):
-    "Arguments of `dcae reproduce`."
-    p.add_argument('--profile', default='quick', choices=PROFILES, help="smoke (seconds, for tests), quick (about 30 min on 2 CPU cores), long (at most about 150 min on 2 CPU cores, resumable), full (GPU, hours)")
-    p.add_argument('--only', nargs='+', metavar='NB', help="run only these notebooks (names like 01_residual, or numbers like 1 3)")
-    p.add_argument('--out', default=None, help="run folder (default runs/reproduce-PROFILE)")
-    p.add_argument('--device', default='auto', help="cpu, cuda or auto (a GPU when there is one)")
-    p.add_argument('--force', action='store_true', help="rerun notebooks that finished earlier with the same parameters and code")
-    p.add_argument('--seed', type=nonneg_int, default=None, help="base seed: the notebooks train seeds SEED, SEED+1, ... (default: the profile's, 0)")
-    p.add_argument('--data', default=None, metavar='DIR', help="your training photos (a folder) instead of the fetched train split")
-    p.add_argument('--eval-data', default=None, metavar='DIR', help="your evaluation photos (a folder), also used for the high-resolution checks")
-    p.add_argument('--hires-data', default=None, metavar='DIR', help="your high-resolution evaluation photos (default: --eval-data, else the fetched hires split)")
-    p.add_argument('--released', nargs='+', default=None, metavar='DIR', help="local folders of released DC-AE checkpoints (e.g. a diffusers download) that 04_reconstruction evaluates beside the kit's models (default: none)")
-    p.add_argument('--report-only', action='store_true', help="only rebuild REPORT.md from the run folder")
-
 def reproduce_cli(args) -> int:
     "Run `dcae reproduce`."
     out = Path(args.out or f'runs/reproduce-{args.profile}')

@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.distributed as dist
-from .core import (BadInputError, CheckpointError, resolve_device, atomic_write_text, cli_number, positive_int,
-                          nonneg_int, PRECISIONS, autocast, seed_everything)
+from .core import BadInputError, CheckpointError, resolve_device, atomic_write_text, autocast, seed_everything
 from .train_parts import (TrainConfig, RESUME_MAY_CHANGE, auto_precision, EMA, set_train_mode,
                                  list_checkpoints, write_folder, write_checkpoint, read_checkpoint, clean_partial,
                                  StepBatchSampler, NonFiniteLossError, StepContext, RunLog, rng_state, set_rng_state, _forked_rng, _dist_env, _pick_device, _sync_buffers,
@@ -19,8 +18,7 @@ from .train_parts import (TrainConfig, RESUME_MAY_CHANGE, auto_precision, EMA, s
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['TrainTask', 'config_record', 'run_config', 'config_differences', 'Trainer', 'add_train_args', 'check_resume',
-           'config_from_args']
+__all__ = ['TrainTask', 'config_record', 'run_config', 'config_differences', 'Trainer', 'check_resume', 'config_from_args']
 
 # %% ../nbs/10_trainer.ipynb #7639ab9d
 class TrainTask:
@@ -363,27 +361,6 @@ def _to_device(b, device):
     return b
 
 # %% ../nbs/10_trainer.ipynb #462b9d78
-def add_train_args(p, **defaults):
-    "Add the TrainConfig options (--steps, --batch, --precision, --out, --resume, ...) to an argparse parser."
-    d = {**asdict(TrainConfig()), **defaults}
-    p.add_argument('--steps', type=positive_int, default=d['steps'], help='optimizer steps in total (counted over resumes)')
-    p.add_argument('--batch', type=positive_int, default=d['batch_size'], help='effective batch per step (all micro-batches and processes)')
-    p.add_argument('--grad-accum', type=positive_int, default=d['grad_accum'], help='micro-batches per step (gradients summed)')
-    p.add_argument('--precision', choices=PRECISIONS + ('auto',), default=d['precision'], help="fp32; bf16 autocast (CPU or CUDA); fp16 autocast + GradScaler (CUDA); auto: bf16 on CUDA and AMX CPUs, else fp32")
-    p.add_argument('--clip-grad', type=cli_number(float, 0, lo_open=True, none=True), default=d['clip_grad'], help="clip each optimizer's gradient norm to this value ('none': no clipping)")
-    p.add_argument('--ema-decay', type=cli_number(float, 0, 1, hi_open=True, none=True), default=d['ema_decay'], help="keep an EMA of the model with this decay per step, e.g. 0.999 ('none': no EMA)")
-    p.add_argument('--save-every', type=nonneg_int, default=d['save_every'], help='checkpoint every N steps (0: at the end)')
-    p.add_argument('--keep-last', type=positive_int, default=d['keep_last'], help='checkpoints to keep (oldest deleted first)')
-    p.add_argument('--eval-every', type=nonneg_int, default=d['eval_every'], help='evaluate every N steps (0: at the end only)')
-    p.add_argument('--log-every', type=positive_int, default=d['log_every'], help='write a log row (means) every N steps')
-    p.add_argument('--seed', type=nonneg_int, default=d['seed'], help='seeds the model initialisation, the data order and every random generator')
-    p.add_argument('--out', default=d['out_dir'], help='run folder: checkpoints/, log.jsonl, log.csv, config.json, final/')
-    p.add_argument('--device', default=d['device'], help="auto (CUDA when available), cpu, cuda or cuda:N")
-    p.add_argument('--num-workers', type=nonneg_int, default=d['num_workers'], help='DataLoader worker processes')
-    p.add_argument('--resume', action='store_true', help='continue the newest checkpoint in --out (an error when there is none)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    return p
-
 def check_resume(out, resume:bool):
     "With `resume`, refuse a run folder that holds no checkpoint to continue (instead of silently starting afresh)."
     if resume and not list_checkpoints(Path(out) / 'checkpoints'):
@@ -391,7 +368,7 @@ def check_resume(out, resume:bool):
                             "Leave out --resume to start a new run there, or pass the --out of the run to continue.")
 
 def config_from_args(args) -> TrainConfig:
-    "The TrainConfig of parsed `add_train_args` options."
+    "The TrainConfig of parsed trainer options (`dcae_nb.cli.train_options`)."
     return TrainConfig(steps=args.steps, batch_size=args.batch, grad_accum=args.grad_accum, precision=args.precision,
                        clip_grad=args.clip_grad, ema_decay=args.ema_decay, save_every=args.save_every,
                        keep_last=args.keep_last, eval_every=args.eval_every, log_every=args.log_every, seed=args.seed,

@@ -3,8 +3,9 @@ import json, time
 import pytest, torch
 from dcae_nb.core import BadInputError, CheckpointError
 from dcae_nb.autoencoder import DCAE
-from dcae_nb.phases import (train_phase, PhaseTask, match_params, layer_patterns, phase_memory, PHASE_LAYERS,
+from dcae_nb.phases import (train_phase, PhaseTask, match_params, layer_patterns, PHASE_LAYERS,
                             evaluate_autoencoder, eval_crops)
+from dcae_nb.profile_ae import phase_memory
 from dcae_nb.train_parts import read_log
 
 TINY = dict(steps=3, batch=2, res=64, data='embedded-train', eval_data='embedded-eval', eval_items=2, progress=False,
