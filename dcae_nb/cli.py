@@ -60,10 +60,11 @@ def options_from(p, # an argparse parser
         d = docs[name]
         flag = spec.pop('flag', '--' + name.replace('_', '-'))
         default = defaults.get(name, None if d['default'] is inspect.Parameter.empty else d['default'])
-        kw = dict(help=d['docment'] or '')
+        kw = dict(help=(d['docment'] or '').replace('%', '%%'))   # (argparse formats help with %)
         if str(d['anno']) == 'bool' and 'type' not in spec: kw['action'] = 'store_true'
         else: kw['default'] = default
         kw.update(spec)
+        if kw.get('required'): kw.pop('default', None)   # (a required option shows no default)
         p.add_argument(flag, **kw)
     return p
 
@@ -154,19 +155,13 @@ def _scaling_arg(s:str):
     return v
 
 def latents_args(p):
-    "`dcae latents`."
-    from dcae_nb.latents import LABELS
-    p.add_argument('--ae', required=True, help='autoencoder folder (config.json + weights), or a training run with final/')
-    p.add_argument('--split', default='embedded-train', help="photo split (embedded-train, train, eval, ...) or a directory of images")
-    p.add_argument('--out', required=True, help='cache folder to write')
-    p.add_argument('--size', type=positive_int, default=128, help='crop side in pixels (multiple of the autoencoder f)')
-    p.add_argument('--crops', type=positive_int, default=256, help='number of random crops to encode')
-    p.add_argument('--seed', type=nonneg_int, default=0, help='crop seed')
-    p.add_argument('--labels', choices=LABELS, default='photo', help='class of a crop: its photo, its collection, or none')
+    "`dcae latents`: `encode_split`'s settings, from its docments."
+    from dcae_nb.latents import LABELS, encode_split
+    options_from(p, encode_split, dict(
+        ae=dict(required=True), split=None, out=dict(required=True), size=dict(type=positive_int), crops=dict(type=positive_int),
+        seed=dict(type=nonneg_int), labels=dict(choices=LABELS), scaling=dict(type=_scaling_arg), batch=dict(type=positive_int),
+        device=None))
     p.add_argument('--no-flip', action='store_true', help='no random horizontal flips')
-    p.add_argument('--scaling', type=_scaling_arg, default='measured', help="'measured' (1/RMS), 'config' or a number")
-    p.add_argument('--batch', type=positive_int, default=16, help='images per encoder call')
-    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 def _labels_arg(s:str) -> list:

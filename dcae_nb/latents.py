@@ -133,13 +133,14 @@ def encode_split(ae, # a DCAE, or a model / run folder
                  crops:int=256, # number of random crops to encode
                  out='runs/latents', # the cache folder
                  seed:int=0, # crop seed
-                 labels:str='photo', # 'photo', 'source' or 'none' (section 4)
+                 labels:str='photo', # class of a crop: its photo ('photo'), its collection ('source') or none ('none')
                  flip:bool=True, # random horizontal flips
                  scales:tuple=(0.25, 1.0), # random rescale range of the crops
                  scaling='measured', # 'measured' (1/RMS of this cache), 'config', or a number
                  batch:int=16, # images per encoder call
                  shard_size:int=4096, # latents per shard file
-                 device='auto', progress:bool=True,
+                 device='auto', # 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'
+                 progress:bool=True, # progress bar
                  reuse:bool=True, # return an existing identical cache instead of re-encoding
                 ) -> Path:
     "Encode `crops` random crops of a photo split and write a latent cache (shards + manifest.json); return its folder."
