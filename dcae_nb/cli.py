@@ -171,19 +171,14 @@ def _labels_arg(s:str) -> list:
     return v
 
 def sample_args(p):
-    "`dcae sample`."
+    "`dcae sample`: `sample_images`' settings, from its docments, and where the PNGs go."
     from dcae_nb.diffusion import SAMPLERS
-    p.add_argument('--dit', required=True, help='DiT run folder (or its final/)')
-    p.add_argument('--ae', required=True, help='the autoencoder the DiT\'s latents were made with')
-    p.add_argument('--n', type=positive_int, default=16, help='number of images to sample')
-    p.add_argument('--cfg', type=nonneg_float, default=1.5, help='guidance scale (>= 0; 1 = none)')
+    from dcae_nb.latent_dit import sample_images
+    options_from(p, sample_images, dict(
+        dit=dict(required=True), ae=dict(required=True), n=dict(type=positive_int), cfg_scale=dict(flag='--cfg', type=nonneg_float),
+        sampler=dict(choices=SAMPLERS), steps=dict(type=positive_int), labels=dict(type=_labels_arg, metavar='I,J,...'),
+        seed=dict(type=nonneg_int), batch=dict(type=positive_int), device=None))
     p.add_argument('--out', required=True, help='folder for the PNGs, grid.png and samples.json')
-    p.add_argument('--sampler', choices=SAMPLERS, default='dpm++2m', help='sampling method')
-    p.add_argument('--steps', type=positive_int, default=None, help="sampling steps (default: the sampler's)")
-    p.add_argument('--labels', type=_labels_arg, default=None, help='class indices, e.g. 0,2 (default: cycle)')
-    p.add_argument('--seed', type=nonneg_int, default=0, help='seed of the initial noise')
-    p.add_argument('--batch', type=positive_int, default=32, help='images per denoiser call')
-    p.add_argument('--device', default='auto', help='auto (CUDA when available), cpu, cuda or cuda:N')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 # %% ../nbs/17_cli.ipynb #7ca3383b

@@ -203,8 +203,17 @@ def sample_latents(dit, # a DiT folder, or (model, record) from load_dit
 
 def sample_images(dit, # a DiT run folder (or its final/)
                   ae, # the autoencoder its cache was made with (a DCAE or a folder)
-                  n:int=16, cfg_scale:float=1.5, labels=None, sampler:str='dpm++2m', steps:int|None=None, seed:int=0,
-                  batch:int=32, device='auto', progress:bool=False, return_labels:bool=False):
+                  n:int=16, # number of images to sample
+                  cfg_scale:float=1.5, # guidance scale (>= 0; 1: none)
+                  labels=None, # class indices, e.g. [0, 2] (None: cycle through the classes)
+                  sampler:str='dpm++2m', # sampling method (dcae_nb.diffusion.SAMPLERS)
+                  steps:int|None=None, # sampling steps (None: the sampler's)
+                  seed:int=0, # seed of the initial noise
+                  batch:int=32, # images per denoiser call
+                  device='auto', # 'auto' (CUDA when available), 'cpu', 'cuda' or 'cuda:N'
+                  progress:bool=False, # progress bar
+                  return_labels:bool=False, # also return the labels used
+                 ):
     "Sample n images (n, 3, H, W) in [-1, 1]: DiT → latents / s → the autoencoder's decoder."
     check_guidance_scale(cfg_scale)
     model, rec = load_dit(dit, device)
