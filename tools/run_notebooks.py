@@ -122,6 +122,7 @@ def run_notebook(path, slow:bool=False, verbose:bool=True) -> tuple:
                 if not cell.outputs: cell.metadata.pop(KEY, None)
                 continue
             t0 = time.time()
+            cell.outputs = []   # a cell that prints nothing must not keep the outputs of an earlier run
             shell.cell(cell)
             if shell.exc:
                 err = f"{path.name}: cell {cell.get('id')} raised {shell.exc!r}"; break
