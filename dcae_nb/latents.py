@@ -126,6 +126,26 @@ def _resolve_scaling(scaling, stats, ae) -> tuple:
 def _settings_diff(saved:dict, want:dict) -> list:
     return [f"{k}: cache {saved.get(k)!r}, asked {want.get(k)!r}" for k in want if saved.get(k) != want.get(k)]
 
+# %% ../nbs/14_latents.ipynb #30051633
+def _reusable_cache(out:Path, want:dict, ident:dict, reuse:bool) -> bool:
+    "True when `out` holds a cache of exactly these settings (and `reuse`); an error for any other content of `out`."
+    if (out / MANIFEST).exists():
+        m = read_manifest(out)
+        diffs = _settings_diff(m, want) + _settings_diff(m['autoencoder'], {k: ident[k] for k in ('config', 'weights_sha256')})
+        if not diffs and reuse: return True
+        raise BadInputError(f"{out} already holds a latent cache" + (f" made with other settings ({'; '.join(diffs)})" if diffs else "")
+                            + ". Choose another output folder, or delete this one to re-encode.")
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):  # (the run's own lock file aside)
+        raise BadInputError(f"{out} exists and is not a latent cache (no {MANIFEST}): choose an empty or new folder.")
+    return False
+
+def _publish(tmp:Path, out:Path):
+    "Move a finished cache from `tmp` to `out`: the shards first, the manifest last, so `out` is a complete cache or none."
+    if out.exists():  # (it holds at most the run's lock file)
+        for p in sorted(tmp.iterdir(), key=lambda p: p.name == MANIFEST): os.replace(p, out / p.name)
+        tmp.rmdir()
+    else: os.rename(tmp, out)
+
 # %% ../nbs/14_latents.ipynb #6bf1b888
 def encode_split(ae, # a DCAE, or a model / run folder
                  split='embedded-train', # a photo split name, a directory of images, or a list of photos
@@ -157,14 +177,7 @@ def encode_split(ae, # a DCAE, or a model / run folder
                 crops=crops, seed=seed, labels=labels, scaling=scaling if isinstance(scaling, str) else float(scaling),
                 augmentation=dict(random_crops=dict(scales=list(scales)), hflip='random, p=0.5' if flip else 'none'))
     out, ident = Path(out), ae_identity(ae)
-    if (out / MANIFEST).exists():
-        m = read_manifest(out)
-        diffs = _settings_diff(m, want) + _settings_diff(m['autoencoder'], {k: ident[k] for k in ('config', 'weights_sha256')})
-        if not diffs and reuse: return out
-        raise BadInputError(f"{out} already holds a latent cache" + (f" made with other settings ({'; '.join(diffs)})" if diffs else "")
-                            + ". Choose another output folder, or delete this one to re-encode.")
-    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()):  # (the run's own lock file aside)
-        raise BadInputError(f"{out} exists and is not a latent cache (no {MANIFEST}): choose an empty or new folder.")
+    if _reusable_cache(out, want, ident, reuse): return out
     ds = RandomCrops(photos, size=size, length=crops, scales=scales, flip=flip, seed=seed)
     tmp = out.parent / f'.tmp-{out.name}-{os.getpid()}'
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
@@ -178,10 +191,7 @@ def encode_split(ae, # a DCAE, or a model / run folder
                         std_scaling_factor=scaling_factor_of(stats, 'std'), latent_stats=stats,
                         classes=names, num_classes=len(names), shards=shards)
         atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=1))
-        if out.exists():  # (it holds at most the run's lock file) move the shards in, the manifest last: complete or no cache
-            for p in sorted(tmp.iterdir(), key=lambda p: p.name == MANIFEST): os.replace(p, out / p.name)
-            tmp.rmdir()
-        else: os.rename(tmp, out)
+        _publish(tmp, out)
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
     return out
 

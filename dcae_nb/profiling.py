@@ -165,6 +165,17 @@ def _derive(r:dict) -> dict:
     r['mfu'] = r['achieved_flops'] / r['peak_flops'] if r.get('peak_flops') else None
     return r
 
+# %% ../nbs/15_profiling.ipynb #f80ba866
+def _cpu_batch(meta, want:int, train:bool, checkpointing:bool, what:str) -> tuple:
+    "(batch, note): `want` halved until the estimate fits in 80 % of the available RAM (never wake the OOM killer)."
+    b, avail = want, 0.8 * available_bytes(torch.device('cpu'))
+    while b > 1 and estimate_bytes(meta, b, train, checkpointing) > avail: b //= 2
+    need = estimate_bytes(meta, b, train, checkpointing)
+    if need > avail:
+        raise BadInputError(f"{what} needs about {need / 2**30:.1f} GiB even at batch 1; "
+                            f"{avail / 0.8 / 2**30:.1f} GiB RAM is available. Use a smaller model or resolution.")
+    return b, (f"batch {want} estimated not to fit in {avail / 0.8 / 2**30:.1f} GiB available RAM; using {b}" if b < want else None)
+
 # %% ../nbs/15_profiling.ipynb #1b45340d
 def profile_denoiser(model:str='DiT-S', # registry name: DiT-S/B/L/XL, UViT-S/H/2B, DiT-T/UViT-T (kit sizes)
                      latent='f32p1', # latent spec: 'f8p2', 'f32p1', 'f64p1', ...
@@ -191,15 +202,7 @@ def profile_denoiser(model:str='DiT-S', # registry name: DiT-S/B/L/XL, UViT-S/H/
     T = spec.tokens(res)
     want = default_batch(model, T, mode, device, tokens_per_batch) if batch is None else batch
     if not isinstance(want, int) or want < 1: raise BadInputError(f"batch must be a positive integer, got {want!r}.")
-    b, note = want, None
-    if device.type == 'cpu':                                           # never wake the OOM killer
-        avail = 0.8 * available_bytes(device)
-        while b > 1 and estimate_bytes(meta, b, mode == 'train', checkpointing) > avail: b //= 2
-        need = estimate_bytes(meta, b, mode == 'train', checkpointing)
-        if need > avail:
-            raise BadInputError(f"{model} {spec.name} {res} px ({mode}) needs about {need / 2**30:.1f} GiB even at batch 1; "
-                                f"{avail / 0.8 / 2**30:.1f} GiB RAM is available. Use a smaller model or resolution.")
-        if b < want: note = f"batch {want} estimated not to fit in {avail / 0.8 / 2**30:.1f} GiB available RAM; using {b}"
+    b, note = _cpu_batch(meta, want, mode == 'train', checkpointing, f"{model} {spec.name} {res} px ({mode})") if device.type == 'cpu' else (want, None)
     def run(bs):
         free_memory(device); base = cpu_memory_bytes() if device.type == 'cpu' else None
         torch.manual_seed(seed)
