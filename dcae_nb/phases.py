@@ -155,6 +155,21 @@ def _arch_record(mc:DCAEConfig) -> dict:
     "The config as a run records it; later fields only when set, so runs recorded before them still match (resume, reuse)."
     return {k: v for k, v in dataclasses.asdict(mc).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
+# %% ../nbs/11_phases.ipynb #a9a8010f
+def _phase_layers(mc:DCAEConfig, gan:str, layers, asked, res:int) -> tuple:
+    "(gan, layer patterns, a meta-device model, the names of the parameters that train), checked against each other."
+    if gan not in GAN_MODES: raise BadInputError(f"gan: expected one of {GAN_MODES}, got {gan!r}.")
+    if gan == 'full' and asked is not None and layer_patterns(asked, mc) != ('*',):
+        raise BadInputError("gan='full' trains the whole model; leave trainable out (or use gan='on' with your layer set).")
+    if gan != 'off' and res < 32: raise BadInputError(f"res {res}: the PatchGAN discriminator needs crops of at least 32 px.")
+    patterns = layer_patterns('all' if gan == 'full' else layers, mc)
+    with torch.device('meta'): probe = DCAE(dataclasses.replace(mc, shortcut_init=False))
+    names = match_params(probe, patterns)
+    if gan != 'off' and 'decoder.project_out.conv.weight' not in names:
+        raise BadInputError("the adaptive GAN weight is taken at decoder.project_out.conv.weight, which the layer set "
+                            f"{list(patterns)} freezes: include 'decoder.project_out' or pass gan='off'.")
+    return gan, patterns, probe, names
+
 # %% ../nbs/11_phases.ipynb #97033b7d
 class PhaseTask(TrainTask):
     "One DC-AE training phase (1, 2 or 3) as a `TrainTask` for `dcae_nb.trainer.Trainer`."
@@ -191,18 +206,8 @@ class PhaseTask(TrainTask):
         mc, f = self.model_config, self.model_config.spatial_compression
         for what, r in (('res', res), ('eval-res', eval_res or res)): _check_res(what, r, mc)
         d = phase_defaults(mc, self.phase)
-        gan = gan or d['gan']
-        if gan not in GAN_MODES: raise BadInputError(f"gan: expected one of {GAN_MODES}, got {gan!r}.")
-        if gan == 'full' and trainable is not None and layer_patterns(trainable, mc) != ('*',):
-            raise BadInputError("gan='full' trains the whole model; leave trainable out (or use gan='on' with your layer set).")
-        if gan != 'off' and res < 32: raise BadInputError(f"res {res}: the PatchGAN discriminator needs crops of at least 32 px.")
         if schedule not in ('cosine', 'constant'): raise BadInputError(f"schedule: expected 'cosine' or 'constant', got {schedule!r}.")
-        patterns = layer_patterns('all' if gan == 'full' else (trainable or d['trainable']), mc)
-        with torch.device('meta'): probe = DCAE(dataclasses.replace(mc, shortcut_init=False))
-        names = match_params(probe, patterns)
-        if gan != 'off' and 'decoder.project_out.conv.weight' not in names:
-            raise BadInputError("the adaptive GAN weight is taken at decoder.project_out.conv.weight, which the layer set "
-                                f"{list(patterns)} freezes: include 'decoder.project_out' or pass gan='off'.")
+        gan, patterns, probe, names = _phase_layers(mc, gan or d['gan'], trainable or d['trainable'], trainable, res)
         self.photos, data_label = _photos(data, 'train', log)
         self.eval_photos, eval_label = _photos(eval_data, 'eval', log)
         self.log = log
@@ -220,15 +225,18 @@ class PhaseTask(TrainTask):
 
     def config_dict(self): return self.hp
 
-    def describe(self) -> str:
-        "One paragraph saying what this phase trains, how, and on what."
-        h = self.hp
-        return (f"phase {h['phase']} ({PHASE_NAMES[h['phase']]}) of {h['config']} at {h['res']} px: "
-                f"{h['trainable_params']:,} parameters train ({', '.join(h['trainable'])}); loss L1 + "
-                f"{h['perceptual_weight']:g}·LPIPS" + (f" + PatchGAN ({h['gan']}, from step {h['gan_start']})" if h['gan'] != 'off' else '') +
-                f"; AdamW lr {h['lr']:.3g} wd {h['weight_decay']:g} betas {tuple(h['betas'])}, warm-up {h['warmup']}, {h['schedule']}; "
-                f"data: {h['data']} ({len(self.photos)} photos); eval: {self.eval_hp['eval_items']} crops of "
-                f"{self.eval_hp['eval_res']} px from {self.eval_hp['eval_data']}.")
+
+# %% ../nbs/11_phases.ipynb #57f9bd8c
+@patch
+def describe(self:PhaseTask) -> str:
+    "One paragraph saying what this phase trains, how, and on what."
+    h = self.hp
+    return (f"phase {h['phase']} ({PHASE_NAMES[h['phase']]}) of {h['config']} at {h['res']} px: "
+            f"{h['trainable_params']:,} parameters train ({', '.join(h['trainable'])}); loss L1 + "
+            f"{h['perceptual_weight']:g}·LPIPS" + (f" + PatchGAN ({h['gan']}, from step {h['gan_start']})" if h['gan'] != 'off' else '') +
+            f"; AdamW lr {h['lr']:.3g} wd {h['weight_decay']:g} betas {tuple(h['betas'])}, warm-up {h['warmup']}, {h['schedule']}; "
+            f"data: {h['data']} ({len(self.photos)} photos); eval: {self.eval_hp['eval_items']} crops of "
+            f"{self.eval_hp['eval_res']} px from {self.eval_hp['eval_data']}.")
 
 # %% ../nbs/11_phases.ipynb #b67bd7ea
 @patch
