@@ -155,7 +155,7 @@ def _arch_record(mc:DCAEConfig) -> dict:
     "The config as a run records it; later fields only when set, so runs recorded before them still match (resume, reuse)."
     return {k: v for k, v in dataclasses.asdict(mc).items() if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
 
-# %% ../nbs/11_phases.ipynb #a9a8010f
+# %% ../nbs/11_phases.ipynb #b277cc46
 def _phase_layers(mc:DCAEConfig, gan:str, layers, asked, res:int) -> tuple:
     "(gan, layer patterns, a meta-device model, the names of the parameters that train), checked against each other."
     if gan not in GAN_MODES: raise BadInputError(f"gan: expected one of {GAN_MODES}, got {gan!r}.")
@@ -226,7 +226,7 @@ class PhaseTask(TrainTask):
     def config_dict(self): return self.hp
 
 
-# %% ../nbs/11_phases.ipynb #57f9bd8c
+# %% ../nbs/11_phases.ipynb #e90fedf7
 @patch
 def describe(self:PhaseTask) -> str:
     "One paragraph saying what this phase trains, how, and on what."
