@@ -136,7 +136,7 @@ class EvaluateSettings:
     size:int=256                # crop size in pixels (a multiple of every f)
     crop:str='tiles'            # tiles (grid per photo) or center (ImageNet protocol)
     short_side:int|None=None    # tiles: shrink each photo's shorter side to this first (default 2 × size)
-    metrics:str='psnr,ssim,lpips,rfid,kid'  # comma separated, from psnr, ssim, lpips, rfid, kid
+    metrics:str|None=None       # comma separated, from psnr, ssim, lpips, rfid, kid (the default: every one, metrics.METRICS)
     lpips_net:str='alex'        # LPIPS backbone
     max_items:int|None=None     # evaluate only the first N crops
     batch_size:int=8            # images per model call
@@ -149,7 +149,7 @@ def evaluate_args(p):
     "`dcae evaluate`."
     from dcae_nb.metrics import METRICS
     return options_from(p, EvaluateSettings, dict(
-        split=None, ae=dict(action='append', metavar='DIR', default=[]), f=None, upsample=None, no_shortcut=None,
+        split=None, ae=dict(action='append', metavar='DIR'), f=None, upsample=None, no_shortcut=None,
         size=dict(type=positive_int), crop=dict(choices=['tiles', 'center']), short_side=dict(type=positive_int),
         metrics=dict(default=','.join(METRICS)),
         lpips_net=dict(choices=['alex', 'vgg']), max_items=dict(type=positive_int), batch_size=dict(type=positive_int), out=None,

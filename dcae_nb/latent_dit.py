@@ -4,7 +4,7 @@
 
 # %% ../nbs/14a_latent_dit.ipynb #bf16e462
 from __future__ import annotations
-import dataclasses, json, math, os
+import json, math, os
 from dataclasses import asdict
 from pathlib import Path
 import torch
@@ -14,7 +14,7 @@ from .autoencoder import DCAE
 from .dit import create_model
 from .diffusion import Diffusion, check_guidance_scale
 from .trainer import TrainTask, Trainer, config_from_args, run_config, check_resume
-from .train_parts import TrainConfig, warmup_lr, list_checkpoints
+from .train_parts import TrainConfig, TRAIN_KEYWORDS, warmup_lr, list_checkpoints
 from .latents import LatentCache, check_identity, load_autoencoder
 from fastcore.basics import patch
 
@@ -135,9 +135,8 @@ def train_dit(cache, # a LatentCache or its folder
     """Train a latent DiT on a cache with the kit's Trainer; return the run's final/ folder. Each keyword goes to the one
     place that declares it: TrainConfig's fields there (seed to both), the rest to LatentDiTTask (lr, warmup,
     weight_decay, noise_schedule, learn_sigma, class_dropout_prob, and the model's overrides)."""
-    cfg_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {'steps', 'batch_size', 'out_dir'}
-    cfg_kw = {k: (str(v) if k == 'device' else v) for k, v in kw.items() if k in cfg_keys}
-    task = LatentDiTTask(cache, model, **{k: v for k, v in kw.items() if k not in cfg_keys or k == 'seed'})
+    cfg_kw = {k: (str(v) if k == 'device' else v) for k, v in kw.items() if k in TRAIN_KEYWORDS}
+    task = LatentDiTTask(cache, model, **{k: v for k, v in kw.items() if k not in TRAIN_KEYWORDS or k == 'seed'})
     return fit_dit(task, TrainConfig(steps=steps, batch_size=batch, out_dir=str(out), **cfg_kw), resume, reuse)
 
 # %% ../nbs/14a_latent_dit.ipynb #11ae9552

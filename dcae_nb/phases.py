@@ -11,7 +11,7 @@ import torch, torch.nn as nn
 from .core import BadInputError, CheckpointError, DCAEError, check_out_dir, run_lock, weights_hash, finished_run
 from .autoencoder import DCAE, DCAEConfig, get_config, arch_differences
 from .trainer import TrainTask, Trainer, config_record, run_config, check_resume
-from .train_parts import TrainConfig, warmup_lr, plot_losses, list_checkpoints
+from .train_parts import TrainConfig, TRAIN_KEYWORDS, warmup_lr, plot_losses, list_checkpoints
 from .losses import ReconstructionLoss, NLayerDiscriminator, AutoencoderGANLoss
 from fastcore.basics import patch
 
@@ -350,12 +350,11 @@ _TRAIN_PHASE_DEFAULTS = dict(precision='bf16', clip_grad=1.0)   # train_phase's 
 def _split_settings(kw:dict) -> tuple:
     "(PhaseTask keywords, TrainConfig keywords) of `train_phase`'s **kw, each routed to the one place that declares it."
     task_keys = set(inspect.signature(PhaseTask.__init__).parameters) - {'self', 'config', 'phase', 'res', 'log'}
-    cfg_keys = {f.name for f in dataclasses.fields(TrainConfig)} - {'steps', 'batch_size', 'out_dir'}
-    unknown = sorted(set(kw) - task_keys - cfg_keys)
+    unknown = sorted(set(kw) - task_keys - TRAIN_KEYWORDS)
     if unknown: raise BadInputError(f"train_phase: unknown setting(s) {unknown}. It takes the settings of PhaseTask "
-                                    f"({', '.join(sorted(task_keys))}) and of TrainConfig ({', '.join(sorted(cfg_keys))}).")
+                                    f"({', '.join(sorted(task_keys))}) and of TrainConfig ({', '.join(sorted(TRAIN_KEYWORDS))}).")
     task = {k: v for k, v in kw.items() if k in task_keys}
-    cfg = {**_TRAIN_PHASE_DEFAULTS, **{k: v for k, v in kw.items() if k in cfg_keys}}   # (seed goes to both)
+    cfg = {**_TRAIN_PHASE_DEFAULTS, **{k: v for k, v in kw.items() if k in TRAIN_KEYWORDS}}   # (seed goes to both)
     return task, cfg
 
 def train_phase(config:str|None, # registered config name (None: read from `init`)

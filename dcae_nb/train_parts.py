@@ -5,7 +5,7 @@
 # %% ../nbs/10a_train_parts.ipynb #ab4359d3
 from __future__ import annotations
 import contextlib, copy, csv, json, math, os, random, re, shutil, time, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,10 +15,10 @@ from .core import (DCAEError, BadInputError, CheckpointError, resolve_device, at
                           check_precision, autocast)
 
 # %% auto #0
-__all__ = ['RESUME_MAY_CHANGE', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule', 'warmup_lr', 'EMA',
-           'set_train_mode', 'atomic_save', 'list_checkpoints', 'write_folder', 'write_checkpoint', 'read_checkpoint',
-           'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext', 'read_log',
-           'seconds_per_step', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state']
+__all__ = ['RESUME_MAY_CHANGE', 'TRAIN_KEYWORDS', 'cpu_bf16_speedup', 'auto_precision', 'TrainConfig', 'WarmupSchedule',
+           'warmup_lr', 'EMA', 'set_train_mode', 'atomic_save', 'list_checkpoints', 'write_folder', 'write_checkpoint',
+           'read_checkpoint', 'clean_partial', 'epoch_order', 'StepBatchSampler', 'NonFiniteLossError', 'StepContext',
+           'read_log', 'seconds_per_step', 'RunLog', 'plot_losses', 'rng_state', 'set_rng_state']
 
 # %% ../nbs/10a_train_parts.ipynb #9266c02c
 _BF16_SPEEDUP = {}  # measured once per process and thread count
@@ -90,6 +90,8 @@ class TrainConfig:
 
 RESUME_MAY_CHANGE = ('steps', 'save_every', 'keep_last', 'eval_every', 'log_every', 'out_dir', 'device',
                      'num_workers', 'final_ema', 'eval_ema', 'progress')
+# the TrainConfig fields a training function (train_phase, train_dit) takes as keywords beside its own steps, batch, out
+TRAIN_KEYWORDS = frozenset(f.name for f in fields(TrainConfig)) - {'steps', 'batch_size', 'out_dir'}
 
 # %% ../nbs/10a_train_parts.ipynb #e4d5bc54
 class WarmupSchedule:
