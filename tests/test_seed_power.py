@@ -1,0 +1,41 @@
+"tools/seed_power.py: the predicted chances of each verdict, and the seeds two runs need to agree."
+import importlib.util, json, math
+from pathlib import Path
+import pytest
+
+_spec = importlib.util.spec_from_file_location('seed_power', Path(__file__).parents[1] / 'tools' / 'seed_power.py')
+sp = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(sp)
+
+def test_no_effect_gives_the_test_level():
+    ch = sp.verdict_chances(0.0, 1.0, 5)
+    assert ch['reproduced'] == pytest.approx(0.025, abs=1e-6) and ch['against'] == pytest.approx(0.025, abs=1e-6)
+    assert ch['inconclusive'] == pytest.approx(0.95, abs=1e-6)
+
+def test_power_rises_with_seeds_and_effect():
+    p = [sp.verdict_chances(0.5, 1.0, n)['reproduced'] for n in (3, 6, 12, 24)]
+    assert p == sorted(p) and p[0] < 0.2 and p[-1] > 0.6
+    assert sp.verdict_chances(20.0, 1.0, 3)['reproduced'] > 0.99
+    assert sp.verdict_chances(-20.0, 1.0, 3)['against'] > 0.99
+
+def test_noninferiority_shift_moves_zero():
+    # an effect of 0 with a bound of 0.2 (shift 0.2) behaves like an effect of +0.2 without one
+    assert sp.verdict_chances(0.0, 0.1, 4, shift=0.2) == sp.verdict_chances(0.2, 0.1, 4)
+
+def test_agreement_and_seeds_needed():
+    assert sp.agreement(dict(reproduced=0.5, against=0.0, inconclusive=0.5)) == pytest.approx(0.5)
+    assert sp.agreement(dict(reproduced=1.0, against=0.0, inconclusive=0.0)) == 1.0
+    sure, weak = [('', [5.0, 5.2, 4.9], 0.0)], [('', [0.1, 0.9, 0.3, 0.6], 0.0)]
+    assert sp.seeds_needed(sure, 0.9) == 3
+    n = sp.seeds_needed(weak, 0.9)
+    assert n is not None and n > 3 and sp.agreement(sp.claim_chances(weak, n)) >= 0.9 > sp.agreement(sp.claim_chances(weak, n - 1))
+
+def test_pooled_reads_run_folders(tmp_path):
+    for name, vals in (('a', [0.1, 0.3, 0.2]), ('b', [0.4, 0.0, 0.2])):
+        d = tmp_path / name / '01_x'; d.mkdir(parents=True)
+        (tmp_path / name / 'run.json').write_text(json.dumps({'profile': 'smoke', 'notebooks': {'01_x': {'status': 'ran'}}}))
+        claims = [dict(id='e', kind='experiment', claim='c', source='s', paper='p', kit='k', setting='s', rule=dict(kind='effect', values=vals)),
+                  dict(id='k', kind='check', claim='c', source='s', paper='p', kit='k', setting='s', rule=dict(kind='effect', values=vals))]
+        (d / 'results.json').write_text(json.dumps({'notebook': '01_x', 'claims': claims}))
+    got = sp.pooled([tmp_path / 'a', tmp_path / 'b'])
+    assert list(got) == ['e'] and sorted(got['e'][0][1]) == [0.0, 0.1, 0.2, 0.2, 0.3, 0.4]
+    assert sp.main([str(tmp_path / 'a'), str(tmp_path / 'b'), '--all']) == 0
