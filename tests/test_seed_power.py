@@ -1,5 +1,5 @@
 "tools/seed_power.py: the predicted chances of each verdict, and the seeds two runs need to agree."
-import importlib.util, json, math
+import importlib.util, json
 from pathlib import Path
 import pytest
 
