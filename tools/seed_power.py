@@ -54,13 +54,14 @@ def pooled(folders) -> dict:
                     got[0].extend(values)
     return {i: [(name, v, s) for name, (v, s) in parts.items()] for i, parts in out.items()}
 
+def mean_sd(v:list) -> tuple[float, float]:
+    "Mean and sample standard deviation of per-seed effects (sd nan for one value)."
+    m = sum(v) / len(v)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan'))
+
 def claim_chances(parts:list, n:int) -> dict:
     "Verdict chances of a claim at n seeds; several parts (rule `all`) are treated as independent: reproduced when all are."
-    chs = []
-    for _, v, s in parts:
-        m = sum(v) / len(v)
-        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan')
-        chs.append(verdict_chances(m, sd, n, s))
+    chs = [verdict_chances(*mean_sd(v), n, s) for _, v, s in parts]
     rep = math.prod(c['reproduced'] for c in chs)
     against = 1 - math.prod(1 - c['against'] for c in chs)
     return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
@@ -87,8 +88,8 @@ def main(argv=None):
         ag = agreement(ch)
         if ag < a.target: weak += 1
         if not a.all and ag >= a.target: continue
-        d = min(((sum(v) / len(v) + s) / (math.sqrt(sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1)) or float('inf'))
-                 for _, v, s in parts), key=abs) if n_pool > 1 else float('nan')
+        stats = [(mean_sd(v), s) for _, v, s in parts]
+        d = min(((m + s) / (sd or float('inf')) for (m, sd), s in stats), key=abs) if n_pool > 1 else float('nan')
         need = seeds_needed(parts, a.target)
         print(f"{cid:44s} {n_pool:5d} {d:+8.2f} {ch['reproduced']:9.2f} {ag:9.2f}  {need if need else 'more than 64'}")
     print(f"{weak} of {len(rows)} experiments judged on per-seed effects are predicted to agree between two runs with less than "
