@@ -10,10 +10,11 @@ from .core import BadInputError, machine_info, atomic_write_text, check_out_dir,
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
-           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'PROFILES', 'effect_interval', 'judge', 'check_claim',
-           'write_json_atomic', 'write_results', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters',
-           'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line', 'build_report',
-           'write_report', 'reproduce_cli']
+           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'PROFILES', 'effect_interval', 'judge',
+           'check_claim', 'write_json_atomic', 'write_results', 'mean_sd', 'verdict_chances', 'rerun_agreement',
+           'effect_parts', 'claim_chances', 'stability', 'repro_dir', 'list_notebooks', 'load_profile',
+           'notebook_parameters', 'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line',
+           'build_report', 'write_report', 'reproduce_cli']
 
 # %% ../nbs/16_repro.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
@@ -130,6 +131,68 @@ def write_results(out_dir, # the run folder of this notebook
                written=datetime.datetime.now().isoformat(timespec='seconds'))
     write_json_atomic(Path(out_dir)/'results.json', res)
     return res
+
+# %% ../nbs/16_repro.ipynb #3b623d8e
+FRAGILE = 0.9   # a verdict is called fragile when a rerun with other seeds is predicted to give the same one with less chance
+
+def mean_sd(values) -> tuple[float, float]:
+    "Mean and sample standard deviation of per-seed effects (finite values only; sd nan for fewer than two)."
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v: return float('nan'), float('nan')
+    m = sum(v) / len(v)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan'))
+
+def verdict_chances(mean:float, # true mean of the per-seed effect (positive: the paper's direction)
+                    sd:float, # true standard deviation of the per-seed effect
+                    n:int, # seeds per arm
+                    shift:float=0.0, # a non-inferiority bound δ (the verdict then tests effect + δ > 0)
+                    sesoi:float=0.0, # a smallest effect of interest (not reproduced when the interval lies below it)
+                    level:float=0.95) -> dict:
+    """Chances that `judge` calls an effect reproduced / not reproduced / inconclusive with n seeds. Given the sample sd s,
+    the interval is m̂ ± h (h = t·s/√n) and m̂ is normal: *not reproduced* when m̂ < sesoi − h, *reproduced* when
+    m̂ > max(h, sesoi − h); the chances are averaged over s (a scaled χ², one integral). Without a sesoi this is the
+    noncentral t."""
+    from scipy.stats import t, norm, chi2
+    from scipy.integrate import quad
+    if n < 2: return dict(reproduced=0.0, against=0.0, inconclusive=1.0)
+    m, crit, k = mean + shift, float(t.ppf(0.5 + level / 2, n - 1)), n - 1
+    if not sd > 0:
+        return dict(reproduced=float(m > max(0.0, sesoi)), against=float(m < sesoi), inconclusive=float(m == sesoi == 0.0 or 0 < m == sesoi))
+    se = sd / math.sqrt(n)
+    h = lambda x: crit * se * math.sqrt(x / k)   # the half-width when the sample variance is sd² x / k, x ~ χ²(k)
+    rep = quad(lambda x: norm.sf((max(h(x), sesoi - h(x)) - m) / se) * chi2.pdf(x, k), 0, math.inf)[0]
+    against = quad(lambda x: norm.cdf((sesoi - h(x) - m) / se) * chi2.pdf(x, k), 0, math.inf)[0]
+    rep, against = min(max(rep, 0.0), 1.0), min(max(against, 0.0), 1.0)
+    return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
+
+def rerun_agreement(chances:dict) -> float:
+    "Chance that two independent runs give the same verdict, from one run's verdict chances."
+    return sum(p * p for p in chances.values())
+
+def effect_parts(rule:dict) -> list:
+    "[(name, per-seed values, non-inferiority shift, sesoi)] of the effects a rule judges over seeds ([] when it judges none)."
+    if rule.get('kind') == 'effect' and rule.get('values'):
+        return [('', [float(v) for v in rule['values'] if not _missing(v)], float(rule.get('noninferiority') or 0.0), float(rule.get('sesoi') or 0.0))]
+    if rule.get('kind') == 'all':
+        return [(r.get('name', f'part {i + 1}'), *p[1:]) for i, r in enumerate(rule.get('rules', [])) for p in effect_parts(r)]
+    return []
+
+def claim_chances(parts:list, n:int, level:float=0.95) -> dict:
+    "Verdict chances of a claim at n seeds, each part's mean and sd taken as the truth; parts (rule `all`) independent, reproduced when all are."
+    chs = [verdict_chances(*mean_sd(v), n, shift, sesoi, level) for _, v, shift, sesoi in parts]
+    rep, against = math.prod(c['reproduced'] for c in chs), 1 - math.prod(1 - c['against'] for c in chs)
+    return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
+
+def stability(claim:dict, n:int|None=None) -> dict|None:
+    """Predicted verdict chances of an experiment judged over seeds, and the chance that a rerun with other seeds gives the
+    same verdict, at n seeds (default: as many as it has), taking its own per-seed mean and sd as the truth. A prediction
+    from a handful of seeds (rough), never a verdict; None for checks, predictions and claims without per-seed effects."""
+    if claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
+    parts = effect_parts(claim['rule'])
+    if not parts or any(len(p[1]) < 2 for p in parts): return None
+    n = n or min(len(p[1]) for p in parts)
+    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95))
+    return dict(n=n, chances=ch, agreement=rerun_agreement(ch), fragile=rerun_agreement(ch) < FRAGILE)
 
 # %% ../nbs/16_repro.ipynb #23bf0ed8
 PROFILES = ('smoke', 'quick', 'long', 'full')
@@ -343,6 +406,17 @@ def build_report(out) -> str:
     for nb, c in claims:
         lines.append(f"| {nb} | {c.get('kind', 'experiment')} | {_md(c['claim'])} | {_md(c['source'])} | {_md(c['paper'])} | {_md(c['kit'])} | "
                      f"{_md(c['setting'])} | **{c['verdict']}** ({_md(c['reason'])}) |")
+    st = [(nb, c, s) for nb, c in claims if (s := stability(c))]
+    if st:
+        lines += ["", f"**Would a rerun agree? (a prediction)** {sum(s['fragile'] for *_, s in st)} of the {len(st)} experiments judged over "
+                  f"seeds are *fragile*: a rerun with other seeds is predicted to give the same verdict with less than {FRAGILE:.0%} chance "
+                  "(noncentral t, each claim's own per-seed mean and sd taken as the truth: rough, and never a verdict).", "",
+                  "| notebook | claim | verdict | seeds | P(reproduced) | P(not reproduced) | P(inconclusive) | P(a rerun agrees) |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for nb, c, s in st:
+            ch = s['chances']
+            lines.append(f"| {nb} | {c['id']} | {c['verdict']} | {s['n']} | {ch['reproduced']:.2f} | {ch['against']:.2f} | "
+                         f"{ch['inconclusive']:.2f} | {s['agreement']:.2f}{' **fragile**' if s['fragile'] else ''} |")
     for r in results:
         lines += ["", f"## {r['notebook']}", ""]
         if r.get('failed'):
@@ -350,7 +424,10 @@ def build_report(out) -> str:
                       f"see `{r['notebook']}/{r['notebook']}.ipynb` for the error."]; continue
         if r.get('machine'): lines += [f"Run {r.get('written', '?')} at git revision {rev(r)}.", ""]
         if r.get('setting'): lines += ["Setting: " + "; ".join(f"{k} = {v}" for k, v in r['setting'].items()), ""]
-        for c in r['claims']: lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})")
+        for c in r['claims']:
+            s = stability(c)
+            lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})"
+                         + (f" Predicted chance that a rerun agrees: {s['agreement']:.2f}{' (fragile)' if s['fragile'] else ''}." if s else ''))
         for f in r.get('figures', []): lines += ["", f"![{Path(f).stem}]({r['notebook']}/{f})"]
     return "\n".join(lines) + "\n"
 

@@ -24,7 +24,7 @@ def test_noninferiority_shift_moves_zero():
 def test_agreement_and_seeds_needed():
     assert sp.agreement(dict(reproduced=0.5, against=0.0, inconclusive=0.5)) == pytest.approx(0.5)
     assert sp.agreement(dict(reproduced=1.0, against=0.0, inconclusive=0.0)) == 1.0
-    sure, weak = [('', [5.0, 5.2, 4.9], 0.0)], [('', [0.1, 0.9, 0.3, 0.6], 0.0)]
+    sure, weak = [('', [5.0, 5.2, 4.9], 0.0, 0.0)], [('', [0.1, 0.9, 0.3, 0.6], 0.0, 0.0)]
     assert sp.seeds_needed(sure, 0.9) == 3
     n = sp.seeds_needed(weak, 0.9)
     assert n is not None and n > 3 and sp.agreement(sp.claim_chances(weak, n)) >= 0.9 > sp.agreement(sp.claim_chances(weak, n - 1))
