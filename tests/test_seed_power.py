@@ -2,24 +2,25 @@
 import importlib.util, json
 from pathlib import Path
 import pytest
+from dcae_nb.repro import verdict_chances
 
 _spec = importlib.util.spec_from_file_location('seed_power', Path(__file__).parents[1] / 'tools' / 'seed_power.py')
 sp = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(sp)
 
 def test_no_effect_gives_the_test_level():
-    ch = sp.verdict_chances(0.0, 1.0, 5)
+    ch = verdict_chances(0.0, 1.0, 5)
     assert ch['reproduced'] == pytest.approx(0.025, abs=1e-6) and ch['against'] == pytest.approx(0.025, abs=1e-6)
     assert ch['inconclusive'] == pytest.approx(0.95, abs=1e-6)
 
 def test_power_rises_with_seeds_and_effect():
-    p = [sp.verdict_chances(0.5, 1.0, n)['reproduced'] for n in (3, 6, 12, 24)]
+    p = [verdict_chances(0.5, 1.0, n)['reproduced'] for n in (3, 6, 12, 24)]
     assert p == sorted(p) and p[0] < 0.2 and p[-1] > 0.6
-    assert sp.verdict_chances(20.0, 1.0, 3)['reproduced'] > 0.99
-    assert sp.verdict_chances(-20.0, 1.0, 3)['against'] > 0.99
+    assert verdict_chances(20.0, 1.0, 3)['reproduced'] > 0.99
+    assert verdict_chances(-20.0, 1.0, 3)['against'] > 0.99
 
 def test_noninferiority_shift_moves_zero():
     # an effect of 0 with a bound of 0.2 (shift 0.2) behaves like an effect of +0.2 without one
-    assert sp.verdict_chances(0.0, 0.1, 4, shift=0.2) == sp.verdict_chances(0.2, 0.1, 4)
+    assert verdict_chances(0.0, 0.1, 4, shift=0.2) == verdict_chances(0.2, 0.1, 4)
 
 def test_agreement_and_seeds_needed():
     assert sp.agreement(dict(reproduced=0.5, against=0.0, inconclusive=0.5)) == pytest.approx(0.5)
