@@ -157,7 +157,8 @@ def verdict_chances(mean:float, # true mean of the per-seed effect (positive: th
     if n < 2: return dict(reproduced=0.0, against=0.0, inconclusive=1.0)
     m, crit, k = mean + shift, float(t.ppf(0.5 + level / 2, n - 1)), n - 1
     if not sd > 0:
-        return dict(reproduced=float(m > max(0.0, sesoi)), against=float(m < sesoi), inconclusive=float(m == sesoi == 0.0 or 0 < m == sesoi))
+        rep, against = float(m >= sesoi and m > 0), float(m < sesoi)   # a certain effect: judge's rules on the mean itself
+        return dict(reproduced=rep, against=against, inconclusive=1.0 - rep - against)
     se = sd / math.sqrt(n)
     h = lambda x: crit * se * math.sqrt(x / k)   # the half-width when the sample variance is sd² x / k, x ~ χ²(k)
     rep = quad(lambda x: norm.sf((max(h(x), sesoi - h(x)) - m) / se) * chi2.pdf(x, k), 0, math.inf)[0]
@@ -410,7 +411,8 @@ def build_report(out) -> str:
     if st:
         lines += ["", f"**Would a rerun agree? (a prediction)** {sum(s['fragile'] for *_, s in st)} of the {len(st)} experiments judged over "
                   f"seeds are *fragile*: a rerun with other seeds is predicted to give the same verdict with less than {FRAGILE:.0%} chance "
-                  "(noncentral t, each claim's own per-seed mean and sd taken as the truth: rough, and never a verdict).", "",
+                  "(noncentral t, or one integral over the sample sd where a smallest effect of interest is stated; each claim's own "
+                  "per-seed mean and sd taken as the truth: rough, and never a verdict).", "",
                   "| notebook | claim | verdict | seeds | P(reproduced) | P(not reproduced) | P(inconclusive) | P(a rerun agrees) |",
                   "|---|---|---|---|---|---|---|---|"]
         for nb, c, s in st:
