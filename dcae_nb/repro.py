@@ -10,11 +10,11 @@ from .core import BadInputError, machine_info, atomic_write_text, check_out_dir,
 
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
-           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'PROFILES', 'effect_interval', 'judge',
-           'check_claim', 'write_json_atomic', 'write_results', 'mean_sd', 'verdict_chances', 'rerun_agreement',
-           'effect_parts', 'claim_chances', 'stability', 'repro_dir', 'list_notebooks', 'load_profile',
-           'notebook_parameters', 'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line',
-           'build_report', 'write_report', 'reproduce_cli']
+           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'PROFILES', 'mean_sd', 'effect_interval', 'judge',
+           'check_claim', 'write_json_atomic', 'write_results', 'verdict_chances', 'rerun_agreement', 'effect_parts',
+           'claim_chances', 'stability', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters',
+           'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line', 'build_report',
+           'write_report', 'reproduce_cli']
 
 # %% ../nbs/16_repro.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
@@ -23,15 +23,23 @@ CHECK_PASSED, CHECK_FAILED, PREDICTED = "check passed", "check failed", "predict
 RULE_FIELDS = {'effect': ('values',), 'all': ('rules',), 'greater': ('a', 'b'), 'less': ('a', 'b'),
                'ratio': ('measured', 'paper'), 'at_least': ('value', 'bound'), 'at_most': ('value', 'bound'), 'unmeasurable': ()}
 
+def _finite(values) -> list[float]: return [float(x) for x in values if x is not None and math.isfinite(float(x))]
+
+def mean_sd(values) -> tuple[float, float]:
+    "Mean and sample standard deviation of per-seed effects (finite values only; sd nan for fewer than two)."
+    v = _finite(values)
+    if not v: return float('nan'), float('nan')
+    m = sum(v) / len(v)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan'))
+
 def effect_interval(values, level:float=0.95) -> dict:
     "Mean, standard error and two-sided t-interval at `level` of per-seed effects (finite values only)."
-    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
-    n, nan = len(v), float('nan')
+    v = _finite(values); n, nan = len(v), float('nan')
     if n == 0: return dict(n=0, mean=nan, se=nan, lo=nan, hi=nan, level=level)
-    m = sum(v) / n
+    m, sd = mean_sd(v)
     if n == 1: return dict(n=1, mean=m, se=nan, lo=nan, hi=nan, level=level)
     from scipy.stats import t
-    se = math.sqrt(sum((x - m) ** 2 for x in v) / (n - 1) / n)
+    se = sd / math.sqrt(n)
     h = float(t.ppf(0.5 + level / 2, n - 1)) * se
     return dict(n=n, mean=m, se=se, lo=m - h, hi=m + h, level=level)
 
@@ -135,13 +143,6 @@ def write_results(out_dir, # the run folder of this notebook
 # %% ../nbs/16_repro.ipynb #3b623d8e
 FRAGILE = 0.9   # a verdict is called fragile when a rerun with other seeds is predicted to give the same one with less chance
 
-def mean_sd(values) -> tuple[float, float]:
-    "Mean and sample standard deviation of per-seed effects (finite values only; sd nan for fewer than two)."
-    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
-    if not v: return float('nan'), float('nan')
-    m = sum(v) / len(v)
-    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan'))
-
 def verdict_chances(mean:float, # true mean of the per-seed effect (positive: the paper's direction)
                     sd:float, # true standard deviation of the per-seed effect
                     n:int, # seeds per arm
@@ -193,7 +194,8 @@ def stability(claim:dict, n:int|None=None) -> dict|None:
     if not parts or any(len(p[1]) < 2 for p in parts): return None
     n = n or min(len(p[1]) for p in parts)
     ch = claim_chances(parts, n, claim['rule'].get('level', 0.95))
-    return dict(n=n, chances=ch, agreement=rerun_agreement(ch), fragile=rerun_agreement(ch) < FRAGILE)
+    ag = rerun_agreement(ch)
+    return dict(n=n, chances=ch, agreement=ag, fragile=ag < FRAGILE)
 
 # %% ../nbs/16_repro.ipynb #23bf0ed8
 PROFILES = ('smoke', 'quick', 'long', 'full')
@@ -407,7 +409,8 @@ def build_report(out) -> str:
     for nb, c in claims:
         lines.append(f"| {nb} | {c.get('kind', 'experiment')} | {_md(c['claim'])} | {_md(c['source'])} | {_md(c['paper'])} | {_md(c['kit'])} | "
                      f"{_md(c['setting'])} | **{c['verdict']}** ({_md(c['reason'])}) |")
-    st = [(nb, c, s) for nb, c in claims if (s := stability(c))]
+    stab = {id(c): stability(c) for _, c in claims}   # each claim's rerun prediction, used in the table and under its notebook
+    st = [(nb, c, stab[id(c)]) for nb, c in claims if stab[id(c)]]
     if st:
         lines += ["", f"**Would a rerun agree? (a prediction)** {sum(s['fragile'] for *_, s in st)} of the {len(st)} experiments judged over "
                   f"seeds are *fragile*: a rerun with other seeds is predicted to give the same verdict with less than {FRAGILE:.0%} chance "
@@ -427,7 +430,7 @@ def build_report(out) -> str:
         if r.get('machine'): lines += [f"Run {r.get('written', '?')} at git revision {rev(r)}.", ""]
         if r.get('setting'): lines += ["Setting: " + "; ".join(f"{k} = {v}" for k, v in r['setting'].items()), ""]
         for c in r['claims']:
-            s = stability(c)
+            s = stab[id(c)]
             lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})"
                          + (f" Predicted chance that a rerun agrees: {s['agreement']:.2f}{' (fragile)' if s['fragile'] else ''}." if s else ''))
         for f in r.get('figures', []): lines += ["", f"![{Path(f).stem}]({r['notebook']}/{f})"]
