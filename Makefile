@@ -1,5 +1,6 @@
 # dcae_nb: two commands on a fresh machine (README.md):
-#   make reproduce   set up .venv, fetch weights and photos, run the main job (quick profile; SEED=N for another base seed)
+#   make reproduce   set up .venv, fetch weights and photos, run the main job (quick profile; SEED=N for another base seed,
+#                    into its own folder runs/reproduce-quick-seedN)
 #   make test        set up .venv, check notebooks and package are in sync and clean, nbdev_test, pytest tests
 # and for readers and developers:
 #   make lab         JupyterLab on nbs/ with the project's kernel (notebooks open with their saved figures)
@@ -10,7 +11,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.dcae_nb-installed
 PROFILE ?= quick
-OUT    ?= runs/reproduce-$(PROFILE)
+OUT    ?= runs/reproduce-$(PROFILE)$(if $(SEED),-seed$(SEED))
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install test check-clean nbtest pytest reproduce publish weights photos lock lab notebooks docs browser-deps
@@ -77,13 +78,13 @@ reproduce: install weights photos
 	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT) $(if $(SEED),--seed $(SEED))
 
 # Copy a finished run's report, results and figures (not the models) to $(DEST) for committing, and rebuild its
-# REPORT.md there (DEST=data/repro-quick-seed10 for a second run beside the first).
-DEST ?= data/repro-$(PROFILE)
+# REPORT.md there (`make publish SEED=10`: runs/reproduce-quick-seed10 into data/repro-quick-seed10, beside the first).
+DEST ?= data/repro-$(PROFILE)$(if $(SEED),-seed$(SEED))
 publish: install
 	@test -f $(OUT)/REPORT.md || { echo "no $(OUT)/REPORT.md: run 'make reproduce' first"; exit 1; }
 	rm -rf $(DEST) && mkdir -p $(DEST)
 	cp $(OUT)/REPORT.md $(OUT)/run.json $(DEST)/
-	cd $(OUT) && for d in [0-9]*/; do mkdir -p $(CURDIR)/$(DEST)/$$d && cp $$d/results.json $$d/*.png $(CURDIR)/$(DEST)/$$d 2>/dev/null; done; true
+	cd $(OUT) && for d in [0-9]*/; do mkdir -p $(abspath $(DEST))/$$d && cp $$d/results.json $$d/*.png $(abspath $(DEST))/$$d 2>/dev/null; done; true
 	$(BIN)/dcae reproduce --report-only --out $(DEST)
 
 # Refresh the CI lock from the current .venv (developers only).

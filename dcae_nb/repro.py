@@ -293,6 +293,22 @@ def _overridden(path, params:dict, over:dict) -> dict:
         p['recipe'] = dict(base, **photos)
     return p
 
+def _seed_clash(out:Path, names, prof:dict, folder:Path) -> str|None:
+    "Why running `names` into `out` would replace a finished run made with another base seed (None: it would not)."
+    import ast
+    for n in names:
+        run = Path(out)/n
+        if not ((run/'params.json').is_file() and (run/'results.json').is_file()): continue
+        had = json.loads((run/'params.json').read_text()).get('params', {}).get('seed')
+        want = prof.get(n, {}).get('seed')
+        if want is None:                                                  # the notebook's own default
+            try: want = ast.literal_eval(notebook_parameters(folder/f'{n}.ipynb').get('seed', {}).get('default', 'None'))
+            except (ValueError, SyntaxError): want = None
+        if had is not None and want is not None and int(had) != int(want):
+            return (f"{out} holds a finished run with base seed {had} ({n}); this run asks for seed {want} and would replace it. "
+                    f"Give another --out (e.g. {out}-seed{want}; `make reproduce SEED={want}` uses one), or --force to replace it.")
+    return None
+
 def reproduce(profile:str='quick', # smoke | quick | full
               only:list|None=None, # notebook names or numbers to run (default: all)
               out=None, # run folder (default runs/reproduce-<profile>)
@@ -330,6 +346,8 @@ def reproduce(profile:str='quick', # smoke | quick | full
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
     prof = {n: _overridden(folder/f'{n}.ipynb', prof.get(n, {}), over) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
+    clash = None if force else _seed_clash(out, names, prof, folder)
+    if clash: raise BadInputError(clash)
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
 
 def _run_all(names, prof, profile, out:Path, device, force, folder, command) -> Path:
