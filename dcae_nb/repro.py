@@ -39,8 +39,7 @@ def effect_interval(values, level:float=0.95) -> dict:
     m, sd = mean_sd(v)
     if n == 1: return dict(n=1, mean=m, se=nan, lo=nan, hi=nan, level=level)
     from scipy.stats import t
-    se = sd / math.sqrt(n)
-    h = float(t.ppf(0.5 + level / 2, n - 1)) * se
+    se = sd / math.sqrt(n); h = float(t.ppf(0.5 + level / 2, n - 1)) * se
     return dict(n=n, mean=m, se=se, lo=m - h, hi=m + h, level=level)
 
 def _judge_effect(rule:dict) -> tuple[str, str]:
@@ -91,8 +90,7 @@ def judge(rule:dict) -> tuple[str, str]:
         ok = rule['a'] > rule['b'] if kind == 'greater' else rule['a'] < rule['b']
         return (REPRODUCED if ok else NOT_REPRODUCED), f"{fmt(rule['a'])} {'>' if kind == 'greater' else '<'} {fmt(rule['b'])}: {'yes' if ok else 'no'}"
     if kind == 'ratio':
-        dev = rule['measured'] / rule['paper'] - 1
-        ok = abs(dev) <= rule.get('rel_tol', 0.15)
+        dev = rule['measured'] / rule['paper'] - 1; ok = abs(dev) <= rule.get('rel_tol', 0.15)
         return (REPRODUCED if ok else NOT_REPRODUCED), f"measured/paper = {fmt(rule['measured']/rule['paper'])} ({dev:+.1%}, tolerance ±{rule.get('rel_tol', 0.15):.0%})"
     ok = rule['value'] >= rule['bound'] if kind == 'at_least' else rule['value'] <= rule['bound']
     return (REPRODUCED if ok else NOT_REPRODUCED), f"{fmt(rule['value'])} {'≥' if kind == 'at_least' else '≤'} {fmt(rule['bound'])}: {'yes' if ok else 'no'}"
@@ -153,8 +151,7 @@ def verdict_chances(mean:float, # true mean of the per-seed effect (positive: th
     the interval is m̂ ± h (h = t·s/√n) and m̂ is normal: *not reproduced* when m̂ < sesoi − h, *reproduced* when
     m̂ > max(h, sesoi − h); the chances are averaged over s (a scaled χ², one integral). Without a sesoi this is the
     noncentral t."""
-    from scipy.stats import t, norm, chi2
-    from scipy.integrate import quad
+    from scipy.stats import t, norm, chi2; from scipy.integrate import quad
     if n < 2: return dict(reproduced=0.0, against=0.0, inconclusive=1.0)
     m, crit, k = mean + shift, float(t.ppf(0.5 + level / 2, n - 1)), n - 1
     if not sd > 0:
@@ -193,8 +190,7 @@ def stability(claim:dict, n:int|None=None) -> dict|None:
     parts = effect_parts(claim['rule'])
     if not parts or any(len(p[1]) < 2 for p in parts): return None
     n = n or min(len(p[1]) for p in parts)
-    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95))
-    ag = rerun_agreement(ch)
+    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95)); ag = rerun_agreement(ch)
     return dict(n=n, chances=ch, agreement=ag, fragile=ag < FRAGILE)
 
 # %% ../nbs/16_repro.ipynb #23bf0ed8
@@ -205,8 +201,7 @@ def repro_dir() -> Path:
     if os.environ.get('DCAE_NB_REPRO_DIR'): return Path(os.environ['DCAE_NB_REPRO_DIR'])
     here = Path(__file__).resolve().parent.parent/'nbs'/'repro' if '__file__' in globals() else Path('repro').resolve()
     if here.is_dir(): return here
-    import importlib.util  # installed: dcae_nb/repro_nbs, a namespace package (no __init__.py), so take its folder
-    spec = importlib.util.find_spec('dcae_nb.repro_nbs')
+    import importlib.util; spec = importlib.util.find_spec('dcae_nb.repro_nbs')  # installed: a namespace package (no __init__.py)
     if spec is None or not spec.submodule_search_locations:
         raise BadInputError("the reproduction notebooks are not installed with dcae_nb (no dcae_nb/repro_nbs): reinstall the "
                             "package (pip install .), or set DCAE_NB_REPRO_DIR to a folder holding them (nbs/repro in a checkout).")
@@ -214,8 +209,7 @@ def repro_dir() -> Path:
 
 def list_notebooks(folder=None) -> list[str]:
     "Names of the reproduction notebooks, in order (files `NN_name.ipynb`; `_` prefixed ones are scratch)."
-    folder = Path(folder or repro_dir())
-    return sorted(p.stem for p in folder.glob('[0-9]*.ipynb'))
+    return sorted(p.stem for p in Path(folder or repro_dir()).glob('[0-9]*.ipynb'))
 
 def load_profile(profile:str, folder=None) -> dict:
     "Parameters of every notebook under `profile`: {notebook: {name: value}}."
@@ -237,10 +231,8 @@ def notebook_parameters(path) -> dict:
 
 def check_parameters(path, params:dict):
     "Refuse parameter names the notebook does not declare (papermill itself would only warn)."
-    known = notebook_parameters(path)
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise BadInputError(f"{Path(path).name}: unknown parameter(s) {unknown}. It declares: {', '.join(sorted(known))}.")
+    known = notebook_parameters(path); unknown = sorted(set(params) - set(known))
+    if unknown: raise BadInputError(f"{Path(path).name}: unknown parameter(s) {unknown}. It declares: {', '.join(sorted(known))}.")
 
 # %% ../nbs/16_repro.ipynb #9e3639c5
 def _params_key(params): return hashlib.sha256(json.dumps(_jsonable(params), sort_keys=True).encode()).hexdigest()[:16]
@@ -296,18 +288,12 @@ def _overridden(path, params:dict, over:dict) -> dict:
 def _seed_clash(out:Path, names, prof:dict, folder:Path) -> str|None:
     "Why running `names` into `out` would replace a finished run made with another base seed (None: it would not)."
     import ast
-    for n in names:
-        run = Path(out)/n
-        if not ((run/'params.json').is_file() and (run/'results.json').is_file()): continue
-        had = json.loads((run/'params.json').read_text()).get('params', {}).get('seed')
-        want = prof.get(n, {}).get('seed')
-        if want is None:                                                  # the notebook's own default
-            try: want = ast.literal_eval(notebook_parameters(folder/f'{n}.ipynb').get('seed', {}).get('default', 'None'))
-            except (ValueError, SyntaxError): want = None
-        if had is not None and want is not None and int(had) != int(want):
+    for n in (n for n in names if (Path(out)/n/'params.json').is_file() and (Path(out)/n/'results.json').is_file()):
+        had = json.loads((Path(out)/n/'params.json').read_text()).get('params', {}).get('seed')   # else the notebook's default:
+        want = prof.get(n, {}).get('seed', ast.literal_eval(notebook_parameters(folder/f'{n}.ipynb').get('seed', {}).get('default', 'None')))
+        if None not in (had, want) and int(had) != int(want):
             return (f"{out} holds a finished run with base seed {had} ({n}); this run asks for seed {want} and would replace it. "
                     f"Give another --out (e.g. {out}-seed{want}; `make reproduce SEED={want}` uses one), or --force to replace it.")
-    return None
 
 def reproduce(profile:str='quick', # smoke | quick | full
               only:list|None=None, # notebook names or numbers to run (default: all)
@@ -346,8 +332,7 @@ def reproduce(profile:str='quick', # smoke | quick | full
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
     prof = {n: _overridden(folder/f'{n}.ipynb', prof.get(n, {}), over) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
-    clash = None if force else _seed_clash(out, names, prof, folder)
-    if clash: raise BadInputError(clash)
+    if not force and (clash := _seed_clash(out, names, prof, folder)): raise BadInputError(clash)
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
 
 def _run_all(names, prof, profile, out:Path, device, force, folder, command) -> Path:
