@@ -58,7 +58,7 @@ def main():
     for k in ('precision', 'data', 'eval_data'): quick.pop(k, None)
     quick.update(eval_every=1000, eval_items=2)   # no periodic evaluation: the arms' wall times are fit + training
     runs = Path(a.runs); train_dir, held_dir = holdout_split(runs)
-    recipes, specs, wall = {}, {}, {}
+    recipes, specs = {}, {}
     for arm, kw in ARMS.items():
         recipes[arm] = Recipe(store=str(runs / 'store' / str(len(recipes))),   # a store per arm: each arm's wall time is its own
                                data=str(train_dir), eval_data=str(held_dir), **{**quick, **kw})
@@ -101,7 +101,7 @@ def main():
             d = diffs(arm, ref); keep = float(np.mean(d)) >= -FIT_TOL
             print(f"{arm} − {ref}: {fmt_effect(d)} → {'within' if keep else 'beyond'} {FIT_TOL} dB")
             if keep: ok.append(arm)
-    choice = min(ok, key=lambda k: wall[k]) if prec == 'bf16' else ref
+    choice = min(ok, key=lambda k: wall[k])   # at fp32, ok is the reference alone
     print(f"rule 2: {choice}")
     rep = dict(what=('phase-1 precision and fitted-start size at the quick recipe: trained on 44 photos of the fetched train split, '
                      f'measured on {a.items} fixed crops of its 11 held-out photos (the eval split is never read)'),
