@@ -11,7 +11,7 @@ import numpy as np, torch
 from .core import BadInputError, machine_info
 from .autoencoder import get_config
 from .start import TRAIN_AFTER_FIT
-from .repro import effect_interval
+from .verdicts import effect_interval
 
 # %% auto #0
 __all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'steps_for', 'steps_label', 'conventional_twin', 'whole_model',
@@ -317,7 +317,7 @@ def log_speedups(ratios) -> list:
     return [math.log(r) for r in ratios]
 
 def ratio_interval(ratios, level:float=0.95) -> dict:
-    "Geometric mean speed-up and its interval: `repro.effect_interval` of the log ratios, back as ratios (lo = hi = mean without an interval)."
+    "Geometric mean speed-up and its interval: `verdicts.effect_interval` of the log ratios, back as ratios (lo = hi = mean without an interval)."
     e = effect_interval(log_speedups(ratios), level)
     back = lambda v: math.exp(v) if math.isfinite(v) else math.exp(e['mean'])
     return dict(n=e['n'], mean=math.exp(e['mean']) if e['n'] else float('nan'), lo=back(e['lo']) if e['n'] else float('nan'),

@@ -4,194 +4,15 @@
 
 # %% ../nbs/16_repro.ipynb #9520cfd3
 from __future__ import annotations
-import datetime, hashlib, json, math, os, shlex, sys, time
+import datetime, hashlib, json, os, shlex, sys, time
 from pathlib import Path
 from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock
+from .verdicts import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
+                              FRAGILE, _jsonable, check_claim, write_json_atomic, stability)
 
 # %% auto #0
-__all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
-           'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'PROFILES', 'mean_sd', 'effect_interval', 'judge',
-           'check_claim', 'write_json_atomic', 'write_results', 'verdict_chances', 'rerun_agreement', 'effect_parts',
-           'claim_chances', 'stability', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters',
-           'check_parameters', 'run_notebook', 'reproduce', 'collect', 'tally', 'tally_line', 'build_report',
-           'write_report', 'reproduce_cli']
-
-# %% ../nbs/16_repro.ipynb #e5235ca7
-REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
-INCONCLUSIVE = "inconclusive at this budget"
-CHECK_PASSED, CHECK_FAILED, PREDICTED = "check passed", "check failed", "predicted"
-RULE_FIELDS = {'effect': ('values',), 'all': ('rules',), 'greater': ('a', 'b'), 'less': ('a', 'b'),
-               'ratio': ('measured', 'paper'), 'at_least': ('value', 'bound'), 'at_most': ('value', 'bound'), 'unmeasurable': ()}
-
-def _finite(values) -> list[float]: return [float(x) for x in values if x is not None and math.isfinite(float(x))]
-
-def mean_sd(values) -> tuple[float, float]:
-    "Mean and sample standard deviation of per-seed effects (finite values only; sd nan for fewer than two)."
-    v = _finite(values)
-    if not v: return float('nan'), float('nan')
-    m = sum(v) / len(v)
-    return m, (math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float('nan'))
-
-def effect_interval(values, level:float=0.95) -> dict:
-    "Mean, standard error and two-sided t-interval at `level` of per-seed effects (finite values only)."
-    v = _finite(values); n, nan = len(v), float('nan')
-    if n == 0: return dict(n=0, mean=nan, se=nan, lo=nan, hi=nan, level=level)
-    m, sd = mean_sd(v)
-    if n == 1: return dict(n=1, mean=m, se=nan, lo=nan, hi=nan, level=level)
-    from scipy.stats import t
-    se = sd / math.sqrt(n); h = float(t.ppf(0.5 + level / 2, n - 1)) * se
-    return dict(n=n, mean=m, se=se, lo=m - h, hi=m + h, level=level)
-
-def _judge_effect(rule:dict) -> tuple[str, str]:
-    "Verdict of a per-seed effect (positive = the paper's direction) from its interval over seeds."
-    e, min_n = effect_interval(rule['values'], rule.get('level', 0.95)), rule.get('min_n', 3)
-    sesoi, ni = rule.get('sesoi', 0.0), rule.get('noninferiority')
-    u, g, over = rule.get('unit', ''), (lambda v: f"{v:+.3g}"), rule.get('over', 'seeds')   # what the interval is over
-    if e['n'] < max(2, min_n): return INCONCLUSIVE, f"effect {g(e['mean'])}{u} from {e['n']} {over[:-1] if e['n'] == 1 else over}: at least {max(2, min_n)} needed for an interval"
-    txt = f"effect {g(e['mean'])}{u}, {e['level']:.0%} interval [{g(e['lo'])}, {g(e['hi'])}] over {e['n']} {over}"
-    if ni is not None:   # "matches or beats": the interval must stay above -ni (worse by less than the stated amount)
-        if e['lo'] > -ni: return REPRODUCED, txt + f": above the non-inferiority bound {g(-ni)}{u}"
-        if e['hi'] < -ni: return NOT_REPRODUCED, txt + f": worse than the non-inferiority bound {g(-ni)}{u}"
-        return INCONCLUSIVE, txt + f": includes the non-inferiority bound {g(-ni)}{u}"
-    if e['hi'] < sesoi: return NOT_REPRODUCED, txt + (f": below the smallest effect of interest {g(sesoi)}{u}" if sesoi > 0 else ": excludes the paper's direction")
-    if e['lo'] > 0: return REPRODUCED, txt + ": excludes zero in the paper's direction"
-    return INCONCLUSIVE, txt + ": includes zero"
-
-def _judge_all(rule:dict) -> tuple[str, str]:
-    "Several effects that must all hold (e.g. LPIPS and KID): reproduced when all are, not reproduced when any is not, else not measurable / inconclusive."
-    parts = [(r.get('name', f'part {i + 1}'), judge(r)) for i, r in enumerate(rule['rules'])]
-    vs = [v for _, (v, _) in parts]
-    v = (NOT_REPRODUCED if NOT_REPRODUCED in vs else REPRODUCED if all(x == REPRODUCED for x in vs) else
-         NOT_MEASURABLE if NOT_MEASURABLE in vs else INCONCLUSIVE)   # a claim on both needs both measured
-    return v, '; '.join(f"{n}: {x} ({why})" for n, (x, why) in parts)
-
-def _missing(v):
-    if v is None: return True
-    if isinstance(v, (list, tuple)): return len(v) == 0 or any(_missing(x) for x in v)
-    return isinstance(v, float) and math.isnan(v)
-
-def judge(rule:dict) -> tuple[str, str]:
-    "The verdict and a one-line reason for a claim's `rule`."
-    kind = rule.get('kind')
-    if kind not in RULE_FIELDS: raise BadInputError(f"unknown rule kind {kind!r}: expected one of {sorted(RULE_FIELDS)}.")
-    if 'margin' in rule: raise BadInputError(f"rule {kind!r} has a 'margin': assumed margins are gone; judge an experiment by "
-                                             "per-seed effects (kind='effect', with a stated 'sesoi' or 'noninferiority').")
-    if kind == 'unmeasurable': return NOT_MEASURABLE, rule.get('reason', 'not measurable in this setting')
-    if kind == 'effect':
-        if not rule.get('values') or all(_missing(v) for v in rule['values']): return NOT_MEASURABLE, rule.get('reason') or 'no measurement'
-        return _judge_effect(rule)
-    if kind == 'all':
-        if not rule.get('rules'): raise BadInputError("rule 'all' needs a non-empty list 'rules' of rules.")
-        return _judge_all(rule)
-    missing = [f for f in RULE_FIELDS[kind] if _missing(rule.get(f))]
-    if missing: return NOT_MEASURABLE, rule.get('reason') or f"no measurement for {', '.join(missing)}"
-    fmt = lambda v: f"{v:.4g}"
-    if kind in ('greater', 'less'):   # one counted quantity against another (checks)
-        ok = rule['a'] > rule['b'] if kind == 'greater' else rule['a'] < rule['b']
-        return (REPRODUCED if ok else NOT_REPRODUCED), f"{fmt(rule['a'])} {'>' if kind == 'greater' else '<'} {fmt(rule['b'])}: {'yes' if ok else 'no'}"
-    if kind == 'ratio':
-        dev = rule['measured'] / rule['paper'] - 1; ok = abs(dev) <= rule.get('rel_tol', 0.15)
-        return (REPRODUCED if ok else NOT_REPRODUCED), f"measured/paper = {fmt(rule['measured']/rule['paper'])} ({dev:+.1%}, tolerance ±{rule.get('rel_tol', 0.15):.0%})"
-    ok = rule['value'] >= rule['bound'] if kind == 'at_least' else rule['value'] <= rule['bound']
-    return (REPRODUCED if ok else NOT_REPRODUCED), f"{fmt(rule['value'])} {'≥' if kind == 'at_least' else '≤'} {fmt(rule['bound'])}: {'yes' if ok else 'no'}"
-
-# %% ../nbs/16_repro.ipynb #cfcc3da5
-CLAIM_FIELDS = ('id', 'claim', 'source', 'paper', 'kit', 'setting', 'rule')
-CLAIM_KINDS = ('experiment', 'check', 'prediction')
-
-def check_claim(c:dict) -> dict:
-    "Validate one claim dict and add its `kind` (default experiment), `verdict` and `reason`."
-    missing = [k for k in CLAIM_FIELDS if k not in c]
-    if missing: raise BadInputError(f"claim {c.get('id', '?')!r} lacks field(s) {missing}; a claim needs {list(CLAIM_FIELDS)}.")
-    kind = c.get('kind', 'experiment')
-    if kind not in CLAIM_KINDS: raise BadInputError(f"claim {c.get('id', '?')!r}: kind {kind!r}, expected one of {CLAIM_KINDS}.")
-    verdict, reason = judge(c['rule'])
-    if kind == 'check': verdict = {REPRODUCED: CHECK_PASSED, NOT_REPRODUCED: CHECK_FAILED}.get(verdict, verdict)
-    if kind == 'prediction' and verdict in (REPRODUCED, NOT_REPRODUCED):
-        reason, verdict = f"{'agrees' if verdict == REPRODUCED else 'disagrees'} with the paper: {reason}", PREDICTED
-    return {**c, 'kind': kind, 'verdict': verdict, 'reason': reason}
-
-def _jsonable(o):
-    if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
-    if hasattr(o, 'item') and callable(o.item): o = o.item()   # numpy / torch scalars
-    if isinstance(o, float) and not math.isfinite(o): return None
-    if isinstance(o, Path): return str(o)
-    return o
-
-def write_json_atomic(path, obj):
-    "Write `obj` as JSON to `path` through a temporary file and a rename (never a half-written file)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, ensure_ascii=False) + "\n")
-
-def write_results(out_dir, # the run folder of this notebook
-                  notebook:str, # the notebook's name, e.g. '01_residual'
-                  claims:list, # claim dicts (see above)
-                  setting:dict|None=None, # what was run: data, sizes, steps, samples, device
-                  figures:list|None=None, # figure files (relative to out_dir)
-                  extra:dict|None=None, # any further measurements worth keeping
-                 ) -> dict:
-    "Judge every claim and write `out_dir/results.json`; returns what was written."
-    res = dict(notebook=notebook, claims=[check_claim(c) for c in claims], setting=setting or {},
-               figures=[str(f) for f in (figures or [])], extra=extra or {}, machine=machine_info(),
-               written=datetime.datetime.now().isoformat(timespec='seconds'))
-    write_json_atomic(Path(out_dir)/'results.json', res)
-    return res
-
-# %% ../nbs/16_repro.ipynb #3b623d8e
-FRAGILE = 0.9   # a verdict is called fragile when a rerun with other seeds is predicted to give the same one with less chance
-
-def verdict_chances(mean:float, # true mean of the per-seed effect (positive: the paper's direction)
-                    sd:float, # true standard deviation of the per-seed effect
-                    n:int, # seeds per arm
-                    shift:float=0.0, # a non-inferiority bound δ (the verdict then tests effect + δ > 0)
-                    sesoi:float=0.0, # a smallest effect of interest (not reproduced when the interval lies below it)
-                    level:float=0.95) -> dict:
-    """Chances that `judge` calls an effect reproduced / not reproduced / inconclusive with n seeds. Given the sample sd s,
-    the interval is m̂ ± h (h = t·s/√n) and m̂ is normal: *not reproduced* when m̂ < sesoi − h, *reproduced* when
-    m̂ > max(h, sesoi − h); the chances are averaged over s (a scaled χ², one integral). Without a sesoi this is the
-    noncentral t."""
-    from scipy.stats import t, norm, chi2; from scipy.integrate import quad
-    if n < 2: return dict(reproduced=0.0, against=0.0, inconclusive=1.0)
-    m, crit, k = mean + shift, float(t.ppf(0.5 + level / 2, n - 1)), n - 1
-    if not sd > 0:
-        rep, against = float(m >= sesoi and m > 0), float(m < sesoi)   # a certain effect: judge's rules on the mean itself
-        return dict(reproduced=rep, against=against, inconclusive=1.0 - rep - against)
-    se = sd / math.sqrt(n)
-    h = lambda x: crit * se * math.sqrt(x / k)   # the half-width when the sample variance is sd² x / k, x ~ χ²(k)
-    rep = quad(lambda x: norm.sf((max(h(x), sesoi - h(x)) - m) / se) * chi2.pdf(x, k), 0, math.inf)[0]
-    against = quad(lambda x: norm.cdf((sesoi - h(x) - m) / se) * chi2.pdf(x, k), 0, math.inf)[0]
-    rep, against = min(max(rep, 0.0), 1.0), min(max(against, 0.0), 1.0)
-    return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
-
-def rerun_agreement(chances:dict) -> float:
-    "Chance that two independent runs give the same verdict, from one run's verdict chances."
-    return sum(p * p for p in chances.values())
-
-def effect_parts(rule:dict) -> list:
-    "[(name, per-seed values, non-inferiority shift, sesoi)] of the effects a rule judges over seeds ([] when it judges none)."
-    if rule.get('kind') == 'effect' and rule.get('values'):
-        return [('', [float(v) for v in rule['values'] if not _missing(v)], float(rule.get('noninferiority') or 0.0), float(rule.get('sesoi') or 0.0))]
-    if rule.get('kind') == 'all':
-        return [(r.get('name', f'part {i + 1}'), *p[1:]) for i, r in enumerate(rule.get('rules', [])) for p in effect_parts(r)]
-    return []
-
-def claim_chances(parts:list, n:int, level:float=0.95) -> dict:
-    "Verdict chances of a claim at n seeds, each part's mean and sd taken as the truth; parts (rule `all`) independent, reproduced when all are."
-    chs = [verdict_chances(*mean_sd(v), n, shift, sesoi, level) for _, v, shift, sesoi in parts]
-    rep, against = math.prod(c['reproduced'] for c in chs), 1 - math.prod(1 - c['against'] for c in chs)
-    return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
-
-def stability(claim:dict, n:int|None=None) -> dict|None:
-    """Predicted verdict chances of an experiment judged over seeds, and the chance that a rerun with other seeds gives the
-    same verdict, at n seeds (default: as many as it has), taking its own per-seed mean and sd as the truth. A prediction
-    from a handful of seeds (rough), never a verdict; None for checks, predictions and claims without per-seed effects."""
-    if claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
-    parts = effect_parts(claim['rule'])
-    if not parts or any(len(p[1]) < 2 for p in parts): return None
-    n = n or min(len(p[1]) for p in parts)
-    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95)); ag = rerun_agreement(ch)
-    return dict(n=n, chances=ch, agreement=ag, fragile=ag < FRAGILE)
+__all__ = ['PROFILES', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters', 'check_parameters', 'run_notebook',
+           'reproduce', 'collect', 'tally', 'tally_line', 'build_report', 'write_report', 'reproduce_cli']
 
 # %% ../nbs/16_repro.ipynb #23bf0ed8
 PROFILES = ('smoke', 'quick', 'long', 'full')
@@ -201,7 +22,8 @@ def repro_dir() -> Path:
     if os.environ.get('DCAE_NB_REPRO_DIR'): return Path(os.environ['DCAE_NB_REPRO_DIR'])
     here = Path(__file__).resolve().parent.parent/'nbs'/'repro' if '__file__' in globals() else Path('repro').resolve()
     if here.is_dir(): return here
-    import importlib.util; spec = importlib.util.find_spec('dcae_nb.repro_nbs')  # installed: a namespace package (no __init__.py)
+    import importlib.util  # installed: dcae_nb/repro_nbs, a namespace package (no __init__.py), so take its folder
+    spec = importlib.util.find_spec('dcae_nb.repro_nbs')
     if spec is None or not spec.submodule_search_locations:
         raise BadInputError("the reproduction notebooks are not installed with dcae_nb (no dcae_nb/repro_nbs): reinstall the "
                             "package (pip install .), or set DCAE_NB_REPRO_DIR to a folder holding them (nbs/repro in a checkout).")
@@ -209,7 +31,8 @@ def repro_dir() -> Path:
 
 def list_notebooks(folder=None) -> list[str]:
     "Names of the reproduction notebooks, in order (files `NN_name.ipynb`; `_` prefixed ones are scratch)."
-    return sorted(p.stem for p in Path(folder or repro_dir()).glob('[0-9]*.ipynb'))
+    folder = Path(folder or repro_dir())
+    return sorted(p.stem for p in folder.glob('[0-9]*.ipynb'))
 
 def load_profile(profile:str, folder=None) -> dict:
     "Parameters of every notebook under `profile`: {notebook: {name: value}}."
@@ -231,8 +54,10 @@ def notebook_parameters(path) -> dict:
 
 def check_parameters(path, params:dict):
     "Refuse parameter names the notebook does not declare (papermill itself would only warn)."
-    known = notebook_parameters(path); unknown = sorted(set(params) - set(known))
-    if unknown: raise BadInputError(f"{Path(path).name}: unknown parameter(s) {unknown}. It declares: {', '.join(sorted(known))}.")
+    known = notebook_parameters(path)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise BadInputError(f"{Path(path).name}: unknown parameter(s) {unknown}. It declares: {', '.join(sorted(known))}.")
 
 # %% ../nbs/16_repro.ipynb #9e3639c5
 def _params_key(params): return hashlib.sha256(json.dumps(_jsonable(params), sort_keys=True).encode()).hexdigest()[:16]
@@ -287,13 +112,22 @@ def _overridden(path, params:dict, over:dict) -> dict:
 
 def _seed_clash(out:Path, names, prof:dict, folder:Path) -> str|None:
     "Why running `names` into `out` would replace a finished run made with another base seed (None: it would not)."
-    import ast
-    for n in (n for n in names if (Path(out)/n/'params.json').is_file() and (Path(out)/n/'results.json').is_file()):
-        had = json.loads((Path(out)/n/'params.json').read_text()).get('params', {}).get('seed')   # else the notebook's default:
-        want = prof.get(n, {}).get('seed', ast.literal_eval(notebook_parameters(folder/f'{n}.ipynb').get('seed', {}).get('default', 'None')))
-        if None not in (had, want) and int(had) != int(want):
+    for n in names:
+        run = Path(out)/n
+        if not ((run/'params.json').is_file() and (run/'results.json').is_file()): continue
+        had = json.loads((run/'params.json').read_text()).get('params', {}).get('seed')
+        want = prof.get(n, {}).get('seed')
+        if want is None: want = _default_seed(folder/f'{n}.ipynb')   # read only for a finished run the profile gives no seed
+        if had is not None and want is not None and int(had) != int(want):
             return (f"{out} holds a finished run with base seed {had} ({n}); this run asks for seed {want} and would replace it. "
                     f"Give another --out (e.g. {out}-seed{want}; `make reproduce SEED={want}` uses one), or --force to replace it.")
+    return None
+
+def _default_seed(path) -> int|None:
+    "The default of a notebook's `seed` parameter (None when it declares none, or not as a literal)."
+    import ast
+    try: return ast.literal_eval(notebook_parameters(path).get('seed', {}).get('default', 'None'))
+    except (ValueError, SyntaxError): return None
 
 def reproduce(profile:str='quick', # smoke | quick | full
               only:list|None=None, # notebook names or numbers to run (default: all)
@@ -332,7 +166,8 @@ def reproduce(profile:str='quick', # smoke | quick | full
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
     prof = {n: _overridden(folder/f'{n}.ipynb', prof.get(n, {}), over) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
-    if not force and (clash := _seed_clash(out, names, prof, folder)): raise BadInputError(clash)
+    clash = None if force else _seed_clash(out, names, prof, folder)
+    if clash: raise BadInputError(clash)
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
 
 def _run_all(names, prof, profile, out:Path, device, force, folder, command) -> Path:

@@ -3,8 +3,9 @@ import ast, json, re
 from pathlib import Path
 import nbformat, pytest
 from dcae_nb.core import BadInputError
-from dcae_nb.repro import (PROFILES, REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
-                           list_notebooks, load_profile, notebook_parameters, check_parameters, reproduce, repro_dir, run_notebook)
+from dcae_nb.verdicts import REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED
+from dcae_nb.repro import (PROFILES, list_notebooks, load_profile, notebook_parameters, check_parameters, reproduce, repro_dir,
+                           run_notebook)
 
 NOTEBOOKS = list_notebooks()
 COMMON = {'out_dir', 'device', 'profile'}  # every notebook declares these

@@ -3,9 +3,9 @@ import contextlib, io, json
 from pathlib import Path
 import nbformat, pytest
 from dcae_nb.core import BadInputError
-from dcae_nb.repro import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
-                           build_report, write_report, write_results, write_json_atomic, check_claim, check_parameters,
-                           load_profile, reproduce, run_notebook, collect, tally)
+from dcae_nb.verdicts import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
+                              write_results, write_json_atomic, check_claim)
+from dcae_nb.repro import build_report, write_report, check_parameters, load_profile, reproduce, run_notebook, collect, tally
 from dcae_nb.cli import main
 
 
@@ -116,7 +116,7 @@ def test_run_failed_ran_skipped(tmp_path):
     "Real papermill runs of fixture notebooks: one fails (recorded with its error), one writes results (then is skipped)."
     nbs = tmp_path / 'nbs'
     _fixture_nb(nbs, '01_fails', "raise ValueError('boom from the fixture')")
-    _fixture_nb(nbs, '02_works', "from dcae_nb.repro import write_results\n"
+    _fixture_nb(nbs, '02_works', "from dcae_nb.verdicts import write_results\n"
                                  "write_results(out_dir, '02_works', [dict(id='a', claim='c.', source='s', paper='1 [code]', "
                                  "kit=str(x), setting='toy', rule=dict(kind='at_least', value=x, bound=1))])")
     (nbs / 'params' / 'smoke.yaml').write_text("02_works:\n  x: 3\n")
@@ -129,7 +129,7 @@ def test_run_failed_ran_skipped(tmp_path):
     assert run_notebook('02_works', dict(x=3, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
     assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # new parameters: runs again
     assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'skipped'
-    _fixture_nb(nbs, '02_works', "from dcae_nb.repro import write_results\n"
+    _fixture_nb(nbs, '02_works', "from dcae_nb.verdicts import write_results\n"
                                  "write_results(out_dir, '02_works', [dict(id='a', claim='c.', source='s', paper='1 [code]', "
                                  "kit=str(x), setting='toy, edited', rule=dict(kind='at_least', value=x, bound=1))])")
     assert run_notebook('02_works', dict(x=0, device='cpu', profile='smoke'), out, nbs)['status'] == 'ran'   # edited code: runs again
@@ -183,7 +183,7 @@ def test_reproduce_overrides(tmp_path):
     _fixture_nb(nbs, '01_seeded', "seed = 0\ndata = None\neval_data = None\nhires_data = None")
     nb = nbformat.read(str(nbs / '01_seeded.ipynb'), as_version=4)
     nb.cells[0].source += "\nseed = 0\ndata = None\neval_data = None\nhires_data = None"
-    nb.cells[1].source = ("from dcae_nb.repro import write_results\n"
+    nb.cells[1].source = ("from dcae_nb.verdicts import write_results\n"
                           "write_results(out_dir, '01_seeded', [dict(id='a', claim='c.', source='s', paper='p', kit=f'{seed} {data} {eval_data} {hires_data}', "
                           "setting='toy', rule=dict(kind='unmeasurable', reason='fixture'))])")
     nbformat.write(nb, str(nbs / '01_seeded.ipynb'))
@@ -203,7 +203,7 @@ def test_photo_folders_reach_the_recipe(tmp_path):
     for name in ('01_recipe', '02_default'):
         nb = nbformat.read(str(_fixture_nb(nbs, name, '')), as_version=4)
         nb.cells[0].source += "\nrecipe = {'steps': 2, 'data': 'embedded-train', 'eval_data': 'embedded-eval'}"
-        nb.cells[1].source = ("from dcae_nb.repro import write_results\n"
+        nb.cells[1].source = ("from dcae_nb.verdicts import write_results\n"
                               f"write_results(out_dir, '{name}', [dict(id='a', claim='c.', source='s', paper='p', "
                               "kit=f\"{recipe['steps']} {recipe['data']} {recipe['eval_data']}\", setting='toy', rule=dict(kind='unmeasurable', reason='fixture'))])")
         nbformat.write(nb, str(nbs / f'{name}.ipynb'))

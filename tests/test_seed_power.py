@@ -2,7 +2,7 @@
 import importlib.util, json
 from pathlib import Path
 import pytest
-from dcae_nb.repro import verdict_chances
+from dcae_nb.verdicts import verdict_chances
 
 _spec = importlib.util.spec_from_file_location('seed_power', Path(__file__).parents[1] / 'tools' / 'seed_power.py')
 sp = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(sp)

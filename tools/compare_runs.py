@@ -4,7 +4,8 @@ numbers, as REPORT.md does) and the claims whose verdicts differ.
     python tools/compare_runs.py data/repro-quick data/repro-quick-seed10
 """
 import argparse, sys
-from dcae_nb.repro import NOT_MEASURABLE, collect
+from dcae_nb.verdicts import NOT_MEASURABLE
+from dcae_nb.repro import collect
 
 def verdicts(folder) -> dict:
     "{claim id: (kind, verdict, kit text)} of one run folder."

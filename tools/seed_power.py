@@ -11,14 +11,15 @@ values of the same claim over the run folders given, and, treating their mean an
 
 A prediction, not a measurement: it says where a budget is too small, it does not decide a verdict.
 
-The functions are the library's (`dcae_nb.repro.stability` and its parts), which every REPORT.md also uses to predict,
+The functions are the library's (`dcae_nb.verdicts.stability` and its parts), which every REPORT.md also uses to predict,
 from that run alone, each experiment's chance that a rerun agrees; this tool pools several runs and adds the seeds
 that the target agreement would need.
 
     python tools/seed_power.py data/repro-quick data/repro-quick-seed10
 """
 import argparse, sys
-from dcae_nb.repro import collect, mean_sd, claim_chances, effect_parts, rerun_agreement as agreement
+from dcae_nb.verdicts import mean_sd, claim_chances, effect_parts, rerun_agreement as agreement
+from dcae_nb.repro import collect
 
 def pooled(folders) -> dict:
     "{claim id: [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)]} of the experiments judged on per-seed effects."
