@@ -1,7 +1,7 @@
 """Phases 2 and 3 after a fitted start, on data the reproduction never evaluates on: does each phase keep what the one
 before it reached, and how fast may it move the fitted convolutions (the stem, latent layers and head)?
 
-The fetched *train* split is divided by photo as in `sweep_start.py` (44 photos to train on, every 5th from the third
+The fetched *train* split is divided by photo as in `holdout.py` (44 photos to train on, every 5th from the third
 held out: 11 photos); the eval split is never read. For each `--io` value the quick profile's recipe (phase 1: fitted
 start, blocks on top, 160 steps; phase 2: 40 steps at 256 px; phase 3: 100 steps, head GAN) trains through
 `dcae_nb.recipe`, with the recipe's `io_lr_scale` set to that value (it applies in every phase), and every phase's
@@ -13,7 +13,7 @@ import argparse, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_start import holdout_split  # noqa: E402  (the same photo split as the start sweep)
+from holdout import holdout_split  # noqa: E402  (the same photo split as the other sweeps)
 
 CONFIGS = ('teach-f32c32-gated', 'teach-f64c128-gated')
 # the quick profile's recipe as `dcae reproduce` reads it, in fp32, with the photos and periodic evaluation set here
@@ -28,7 +28,7 @@ def main():
     ap.add_argument('--runs', default='/tmp/dcae-holdout-phases', help='folder of the runs (reused when the script runs again)')
     a = ap.parse_args()
     import torch
-    from dcae_nb.autoencoder import DCAE, get_config
+    from dcae_nb.autoencoder import DCAE
     from dcae_nb.core import machine_info
     from dcae_nb.phases import eval_crops
     from dcae_nb.recipe import Recipe, run_spec, train, measure, crop_for

@@ -15,7 +15,7 @@ Rules, stated before the sweep ran (issue 11, stop 30):
 2. Of the fits, the one with the least wall time is adopted among those whose held-out PSNR is on average at most 0.1
    dB below the 64-crop, 256-px fit (paired per config and seed, all at the adopted precision).
 
-The fetched *train* split is divided by photo as in `sweep_start.py` (44 photos to train on, every 5th from the third
+The fetched *train* split is divided by photo as in `holdout.py` (44 photos to train on, every 5th from the third
 held out: 11 photos); the eval split is never read. Every arm is the quick profile's phase 1 (`nbs/repro/params/
 quick.yaml`: fitted start, blocks on top, 160 steps of batch 8 at 64 px) through `dcae_nb.recipe`, two single-thread
 processes side by side, one arm at a time and each in its own store, so that each arm's wall time is its own. Runs are kept in --runs and reused
@@ -23,11 +23,11 @@ processes side by side, one arm at a time and each in its own store, so that eac
 
     python benchmarks/sweep_budget.py [--seeds 0 1] [--write]
 """
-import argparse, datetime, json, sys, time
+import argparse, datetime, json, sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_start import holdout_split  # noqa: E402  (the same photo split)
+from holdout import holdout_split, train_arms, measure_runs  # noqa: E402  (the photo split and the measurement the sweeps share)
 
 ARMS = {   # arm: recipe settings beside the quick profile's
     'fp32, fit 64 crops of 256 px': dict(precision='fp32', fit_crops=64, fit_res=256),
@@ -46,14 +46,10 @@ def main():
     ap.add_argument('--runs', default='/tmp/dcae-budget-sweep', help='folder of the runs (reused when the script runs again)')
     ap.add_argument('--write', action='store_true', help='write data/budget_sweep.json')
     a = ap.parse_args()
-    import numpy as np, torch
-    from dcae_nb.autoencoder import DCAE, get_config
+    import numpy as np
     from dcae_nb.core import machine_info
-    from dcae_nb.metrics import Shortcut
-    from dcae_nb.phases import eval_crops
-    from dcae_nb.recipe import Recipe, run_spec, train, measure, crop_for, fmt_effect
+    from dcae_nb.recipe import Recipe, run_spec, fmt_effect
     from dcae_nb.repro import load_profile
-    from dcae_nb.train_parts import seconds_per_step
     quick = dict(load_profile('quick')['01_residual']['recipe'])
     for k in ('precision', 'data', 'eval_data'): quick.pop(k, None)
     quick.update(eval_every=1000, eval_items=2)   # no periodic evaluation: the arms' wall times are fit + training
@@ -64,28 +60,12 @@ def main():
                                data=str(train_dir), eval_data=str(held_dir), **{**quick, **kw})
         for c in CONFIGS:
             for s in a.seeds: specs[(arm, c, s)] = run_spec(recipes[arm], c, 1, s)
-    wall_file = runs / 'wall.json'
-    wall = json.loads(wall_file.read_text()) if wall_file.is_file() else {}
-    for arm in ARMS:   # one arm at a time, its runs two side by side
-        mine = [sp for k, sp in specs.items() if k[0] == arm]
-        t0 = time.time(); print(f"{arm}: {len(mine)} runs", flush=True)
-        train(recipes[arm], mine, progress=True)
-        if arm not in wall: wall[arm] = round(time.time() - t0, 1); wall_file.write_text(json.dumps(wall))
-    torch.set_num_threads(2)
-    out, base = [], {}
-    for c in CONFIGS:
-        f, crop = get_config(c).spatial_compression, crop_for(recipes['fp32, fit 64 crops of 256 px'], c)[0]
-        x = eval_crops(str(held_dir), crop, a.items, log=lambda *a: None).batch(range(a.items))
-        base[c] = measure({'s': Shortcut(f)}, x)['s']
-        for arm in ARMS:
-            for s in a.seeds:
-                folder = Path(specs[(arm, c, s)]['folder'])
-                m = measure({'final': DCAE.from_pretrained(folder / 'final'), 'start': DCAE.from_pretrained(folder / 'start')}, x)
-                out.append(dict(arm=arm, config=c, seed=s, crop=crop, psnr=m['final']['psnr'], lpips=m['final']['lpips'],
-                                start_psnr=m['start']['psnr'], s_per_step=seconds_per_step(folder / 'final')))
-                r = out[-1]
-                print(f"{c:20s} {arm:30s} seed {s}: start {r['start_psnr']:.2f} → final {r['psnr']:.2f} dB (shortcut "
-                      f"{base[c]['psnr']:.2f}: {r['psnr'] - base[c]['psnr']:+.2f}), {r['s_per_step']:.3f} s/step", flush=True)
+    wall = train_arms(recipes, specs, wall_file=runs / 'wall.json')
+    order = {(arm, c, s): specs[arm, c, s] for c in CONFIGS for arm in ARMS for s in a.seeds}
+    rows = measure_runs(order, held_dir, a.items, start=True, label=lambda k: f"{k[1]:20s} {k[0]:30s} seed {k[2]}")
+    out = [dict(arm=arm, config=c, seed=s, crop=r['crop'], psnr=r['psnr'], lpips=r['lpips'], start_psnr=r['start_psnr'],
+                s_per_step=r['s_per_step']) for (arm, c, s), r in rows.items()]
+    base = {r['config']: dict(psnr=r['shortcut_psnr'], lpips=r['shortcut_lpips']) for r in rows.values()}
     psnr = {(r['arm'], r['config'], r['seed']): r['psnr'] for r in out}
     def diffs(arm, ref): return [psnr[arm, c, s] - psnr[ref, c, s] for c in CONFIGS for s in a.seeds]
     print("\nwall time per arm (fit + 160 steps, 2 processes side by side): " + ', '.join(f"{k} {v:.0f} s" for k, v in wall.items()))

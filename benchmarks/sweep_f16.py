@@ -2,10 +2,11 @@
 +3.9 and +4.9 dB? A measured sweep of its capacity (stage widths and block depth; the latent stays 8 channels, so the
 compression ratio is the claim's), on data the reproduction never evaluates on.
 
-The fetched *train* split is divided by photo as in `sweep_start.py` (44 photos to train on, every 5th from the third
+The fetched *train* split is divided by photo as in `holdout.py` (44 photos to train on, every 5th from the third
 held out: 11 photos); the eval split is never read. Each arm is a variant of teach-f16c8-gated, registered here under
-its own name, trained with the long profile's phase-1 recipe (fitted start, blocks on top, 1000 steps at 64 px; as
-`dcae reproduce --profile long` reads it, with the photos and periodic evaluation set here) through `dcae_nb.recipe`,
+its own name, trained with the long profile's phase-1 recipe (fitted start, blocks on top, at 64 px; as `dcae
+reproduce --profile long` reads it, with the photos and periodic evaluation set here: 1000 steps when this sweep ran,
+2000 for f16 since `sweep_steps.py` chose that) through `dcae_nb.recipe`,
 two single-thread processes side by side, and measured on --items fixed held-out crops at 64 px beside the shortcut
 path (average-pool by 16, nearest upsample). Runs are kept in --runs and reused, so an interrupted sweep resumes.
 
@@ -15,7 +16,7 @@ import argparse, dataclasses, sys, time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sweep_start import holdout_split  # noqa: E402  (the same photo split as the start sweep)
+from holdout import holdout_split, train_arms, measure_runs  # noqa: E402  (the photo split and the measurement the sweeps share)
 from dcae_nb.autoencoder import get_config, register_config  # noqa: E402
 
 BASE = get_config('teach-f16c8-gated')
@@ -39,34 +40,18 @@ def main():
     ap.add_argument('--arms', nargs='+', default=list(ARMS), choices=list(ARMS), help='only these arms (default: all)')
     ap.add_argument('--runs', default='/tmp/dcae-f16-sweep', help='folder of the runs (reused when the script runs again)')
     a = ap.parse_args()
-    import torch
-    from dcae_nb.autoencoder import DCAE
     from dcae_nb.core import machine_info
-    from dcae_nb.metrics import Shortcut
-    from dcae_nb.phases import eval_crops
-    from dcae_nb.recipe import Recipe, run_spec, train, measure
-    from dcae_nb.train_parts import seconds_per_step
+    from dcae_nb.recipe import Recipe, run_spec
     from dcae_nb.repro import load_profile
     runs = Path(a.runs); tr, ho = holdout_split(runs)
     long = {**load_profile('long')['01_residual']['recipe'], **OVERRIDES, 'data': str(tr), 'eval_data': str(ho)}
     r = Recipe(store=str(runs / 'store'), **long)
     specs = {(arm, s): run_spec(r, NAMES[arm], 1, s) for arm in a.arms for s in a.seeds}
     t0 = time.time()
-    for arm in a.arms:   # one arm at a time, its seeds side by side
-        train(r, [sp for k, sp in specs.items() if k[0] == arm], progress=False)
-        print(f"{arm}: trained ({time.time() - t0:.0f} s so far)", flush=True)
-    torch.set_num_threads(2)
-    x = eval_crops(str(ho), 64, a.items, log=lambda *a: None).batch(range(a.items))
-    base = measure({'s': Shortcut(16)}, x)['s']
-    print(f"{machine_info()['cpu']}; long recipe ({r.steps} steps at {r.res} px), {a.items} held-out crops at 64 px; "
-          f"shortcut path {base['psnr']:.2f} dB, LPIPS {base['lpips']:.3f}")
-    for (arm, s), sp in specs.items():
-        final = Path(sp['folder']) / 'final'
-        m = DCAE.from_pretrained(final)
-        v = measure({'m': m}, x)['m']
-        n = sum(p.numel() for p in m.parameters())
-        print(f"  {arm:6s} {n / 1e6:5.1f} M params, seed {s}: {v['psnr']:.2f} dB ({v['psnr'] - base['psnr']:+.2f} over the "
-              f"shortcut path), LPIPS {v['lpips']:.3f}; {seconds_per_step(final) * 1e3:.0f} ms/step", flush=True)
-
+    train_arms({arm: r for arm in a.arms}, specs, progress=False)   # one arm at a time, its seeds side by side
+    print(f"trained in {time.time() - t0:.0f} s", flush=True)
+    print(f"{machine_info()['cpu']}; long recipe ({r.steps} steps at {r.res} px), {a.items} held-out crops at 64 px")
+    rows = measure_runs(specs, ho, a.items, label=lambda k: f"  {k[0]:6s} seed {k[1]}")
+    for (arm, s), v in rows.items(): print(f"  {arm:6s} seed {s}: {v['params'] / 1e6:5.1f} M params")
 
 if __name__ == '__main__': main()

@@ -253,13 +253,14 @@ def build_report(out) -> str:
         lines += ["", f"**Would a rerun agree? (a prediction)** {sum(s['fragile'] for *_, s in st)} of the {len(st)} experiments judged over "
                   f"seeds are *fragile*: a rerun with other seeds is predicted to give the same verdict with less than {FRAGILE:.0%} chance "
                   "(noncentral t, or one integral over the sample sd where a smallest effect of interest is stated; each claim's own "
-                  "per-seed mean and sd taken as the truth: rough, and never a verdict).", "",
-                  "| notebook | claim | verdict | seeds | P(reproduced) | P(not reproduced) | P(inconclusive) | P(a rerun agrees) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "per-seed mean and sd taken as the truth, and those of a condition it presupposes, whose failure makes it not "
+                  "measurable: rough, and never a verdict).", "",
+                  "| notebook | claim | verdict | seeds | P(reproduced) | P(not reproduced) | P(inconclusive) | P(not measurable) | P(a rerun agrees) |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for nb, c, s in st:
             ch = s['chances']
             lines.append(f"| {nb} | {c['id']} | {c['verdict']} | {s['n']} | {ch['reproduced']:.2f} | {ch['against']:.2f} | "
-                         f"{ch['inconclusive']:.2f} | {s['agreement']:.2f}{' **fragile**' if s['fragile'] else ''} |")
+                         f"{ch['inconclusive']:.2f} | {ch.get('not_measurable', 0.0):.2f} | {s['agreement']:.2f}{' **fragile**' if s['fragile'] else ''} |")
     for r in results:
         lines += ["", f"## {r['notebook']}", ""]
         if r.get('failed'):

@@ -11,8 +11,8 @@ from .core import BadInputError, machine_info, atomic_write_text
 # %% auto #0
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
            'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'mean_sd', 'effect_interval', 'judge',
-           'check_claim', 'write_json_atomic', 'write_results', 'verdict_chances', 'rerun_agreement', 'effect_parts',
-           'claim_chances', 'stability']
+           'check_claim', 'write_json_atomic', 'write_results', 'verdict_chances', 'rerun_agreement', 'gate_parts',
+           'effect_parts', 'claim_chances', 'stability']
 
 # %% ../nbs/16a_verdicts.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
@@ -69,6 +69,14 @@ def _missing(v):
     if isinstance(v, (list, tuple)): return len(v) == 0 or any(_missing(x) for x in v)
     return isinstance(v, float) and math.isnan(v)
 
+def _unmet(gate:dict, unit:str='') -> str|None:
+    "Why a claim's presupposed condition does not hold (None: it holds): it must be *reproduced* as an effect with its sesoi."
+    name, sesoi = gate.get('name', 'condition'), gate.get('sesoi', 0.0)
+    v, why = judge({'kind': 'effect', 'unit': unit, **{k: x for k, x in gate.items() if k != 'name'}})
+    if v == REPRODUCED: return None
+    need = f"a {name} beyond its noise" + (f" and of at least {sesoi:+.3g}{unit}" if sesoi else '')
+    return f"nothing to judge: the claim needs {need}; {name}: {why}"
+
 def judge(rule:dict) -> tuple[str, str]:
     "The verdict and a one-line reason for a claim's `rule`."
     kind = rule.get('kind')
@@ -77,6 +85,9 @@ def judge(rule:dict) -> tuple[str, str]:
                                              "per-seed effects (kind='effect', with a stated 'sesoi' or 'noninferiority').")
     if kind == 'unmeasurable': return NOT_MEASURABLE, rule.get('reason', 'not measurable in this setting')
     if kind == 'effect':
+        if rule.get('requires'):   # a condition the claim presupposes (e.g. a penalty to remove), judged like an effect
+            why = _unmet(rule['requires'], rule.get('unit', ''))
+            if why: return NOT_MEASURABLE, why
         if not rule.get('values') or all(_missing(v) for v in rule['values']): return NOT_MEASURABLE, rule.get('reason') or 'no measurement'
         return _judge_effect(rule)
     if kind == 'all':
@@ -169,6 +180,13 @@ def rerun_agreement(chances:dict) -> float:
     "Chance that two independent runs give the same verdict, from one run's verdict chances."
     return sum(p * p for p in chances.values())
 
+def gate_parts(rule:dict) -> list:
+    "[(per-seed values, sesoi)] of the conditions a rule presupposes (`requires`): each must be reproduced for a verdict."
+    if rule.get('kind') == 'effect' and rule.get('requires'):
+        g = rule['requires']; return [([float(v) for v in g.get('values') or [] if not _missing(v)], float(g.get('sesoi') or 0.0))]
+    if rule.get('kind') == 'all': return [p for r in rule.get('rules', []) for p in gate_parts(r)]
+    return []
+
 def effect_parts(rule:dict) -> list:
     "[(name, per-seed values, non-inferiority shift, sesoi)] of the effects a rule judges over seeds ([] when it judges none)."
     if rule.get('kind') == 'effect' and rule.get('values'):
@@ -177,20 +195,26 @@ def effect_parts(rule:dict) -> list:
         return [(r.get('name', f'part {i + 1}'), *p[1:]) for i, r in enumerate(rule.get('rules', [])) for p in effect_parts(r)]
     return []
 
-def claim_chances(parts:list, n:int, level:float=0.95) -> dict:
-    "Verdict chances of a claim at n seeds, each part's mean and sd taken as the truth; parts (rule `all`) independent, reproduced when all are."
+def claim_chances(parts:list, n:int, level:float=0.95, gates:list=()) -> dict:
+    """Verdict chances of a claim at n seeds, each part's mean and sd taken as the truth; parts (rule `all`) independent,
+    reproduced when all are. With `gates` (`gate_parts`) the claim is *not measurable* unless every gate is reproduced
+    (taken as independent of the parts: an approximation where they share measurements)."""
     chs = [verdict_chances(*mean_sd(v), n, shift, sesoi, level) for _, v, shift, sesoi in parts]
     rep, against = math.prod(c['reproduced'] for c in chs), 1 - math.prod(1 - c['against'] for c in chs)
-    return dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
+    ch = dict(reproduced=rep, against=against, inconclusive=max(0.0, 1 - rep - against))
+    if not gates: return ch
+    ok = math.prod(verdict_chances(*mean_sd(v), n, 0.0, sesoi, level)['reproduced'] for v, sesoi in gates)
+    return {**{k: ok * p for k, p in ch.items()}, 'not_measurable': 1 - ok}
 
 def stability(claim:dict, n:int|None=None) -> dict|None:
     """Predicted verdict chances of an experiment judged over seeds, and the chance that a rerun with other seeds gives the
-    same verdict, at n seeds (default: as many as it has), taking its own per-seed mean and sd as the truth. A prediction
-    from a handful of seeds (rough), never a verdict; None for checks, predictions and claims without per-seed effects."""
+    same verdict, at n seeds (default: as many as it has), taking its own per-seed mean and sd as the truth (a presupposed
+    condition too: a rerun may find it unmet, *not measurable*, or met). A prediction from a handful of seeds (rough),
+    never a verdict; None for checks, predictions and claims without per-seed effects."""
     if claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
-    parts = effect_parts(claim['rule'])
-    if not parts or any(len(p[1]) < 2 for p in parts): return None
+    parts, gates = effect_parts(claim['rule']), gate_parts(claim['rule'])
+    if not parts or any(len(p[1]) < 2 for p in parts) or any(len(g[0]) < 2 for g in gates): return None
     n = n or min(len(p[1]) for p in parts)
-    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95))
+    ch = claim_chances(parts, n, claim['rule'].get('level', 0.95), gates)
     ag = rerun_agreement(ch)
     return dict(n=n, chances=ch, agreement=ag, fragile=ag < FRAGILE)

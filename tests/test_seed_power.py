@@ -38,5 +38,21 @@ def test_pooled_reads_run_folders(tmp_path):
                   dict(id='k', kind='check', claim='c', source='s', paper='p', kit='k', setting='s', rule=dict(kind='effect', values=vals))]
         (d / 'results.json').write_text(json.dumps({'notebook': '01_x', 'claims': claims}))
     got = sp.pooled([tmp_path / 'a', tmp_path / 'b'])
-    assert list(got) == ['e'] and sorted(got['e'][0][1]) == [0.0, 0.1, 0.2, 0.2, 0.3, 0.4]
+    assert list(got) == ['e'] and sorted(got['e']['parts'][0][1]) == [0.0, 0.1, 0.2, 0.2, 0.3, 0.4] and got['e']['gates'] == []
     assert sp.main([str(tmp_path / 'a'), str(tmp_path / 'b'), '--all']) == 0
+
+
+def test_pooled_gates(tmp_path):
+    "A condition the claim presupposes (rule `requires`) is pooled too, and near its boundary it makes the claim fragile."
+    for name, pen in (('a', [0.10, 0.25, 0.15]), ('b', [0.20, 0.08, 0.18])):
+        d = tmp_path / name / '02_x'; d.mkdir(parents=True)
+        (tmp_path / name / 'run.json').write_text(json.dumps({'profile': 'smoke', 'notebooks': {'02_x': {'status': 'ran'}}}))
+        rule = dict(kind='effect', values=[1.0, 1.1, 0.9], requires=dict(values=pen, sesoi=0.2, name='penalty'))
+        claims = [dict(id='g', kind='experiment', claim='c', source='s', paper='p', kit='k', setting='s', rule=rule)]
+        (d / 'results.json').write_text(json.dumps({'notebook': '02_x', 'claims': claims}))
+    got = sp.pooled([tmp_path / 'a', tmp_path / 'b'])
+    assert sorted(got['g']['gates'][0][0]) == [0.08, 0.1, 0.15, 0.18, 0.2, 0.25] and got['g']['gates'][0][1] == 0.2
+    ch = sp.claim_chances(got['g']['parts'], 3, gates=got['g']['gates'])
+    assert 0.2 < ch['not_measurable'] < 0.9 and sp.agreement(ch) < 0.9 and sum(ch.values()) == pytest.approx(1.0)
+    assert sp.agreement(sp.claim_chances(got['g']['parts'], 3)) > 0.99   # without the gate the claim would look certain
+    assert sp.main([str(tmp_path / 'a'), str(tmp_path / 'b')]) == 0

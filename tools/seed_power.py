@@ -18,12 +18,13 @@ that the target agreement would need.
     python tools/seed_power.py data/repro-quick data/repro-quick-seed10
 """
 import argparse, sys
-from dcae_nb.verdicts import mean_sd, claim_chances, effect_parts, rerun_agreement as agreement
+from dcae_nb.verdicts import mean_sd, claim_chances, effect_parts, gate_parts, rerun_agreement as agreement
 from dcae_nb.repro import collect
 
 def pooled(folders) -> dict:
-    "{claim id: [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)]} of the experiments judged on per-seed effects."
-    out = {}
+    """{claim id: {'parts': [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)], 'gates':
+    [(pooled per-seed values, sesoi)]}} of the experiments judged on per-seed effects (gates: the conditions they presuppose)."""
+    out, gates = {}, {}
     for folder in folders:
         _, results = collect(folder)
         for r in results:
@@ -32,11 +33,14 @@ def pooled(folders) -> dict:
                 for name, values, shift, sesoi in effect_parts(c['rule']):
                     got = out.setdefault(c['id'], {}).setdefault(name, [[], shift, sesoi])
                     got[0].extend(values)
-    return {i: [(name, v, shift, sesoi) for name, (v, shift, sesoi) in parts.items()] for i, parts in out.items()}
+                for i, (values, sesoi) in enumerate(gate_parts(c['rule'])):
+                    gates.setdefault(c['id'], {}).setdefault(i, [[], sesoi])[0].extend(values)
+    return {i: dict(parts=[(name, v, shift, sesoi) for name, (v, shift, sesoi) in parts.items()],
+                    gates=[(v, sesoi) for v, sesoi in gates.get(i, {}).values()]) for i, parts in out.items()}
 
-def seeds_needed(parts:list, target:float, most:int=64):
+def seeds_needed(parts:list, target:float, most:int=64, gates:list=()):
     "Fewest seeds (3 or more) at which two runs agree with at least `target` chance; None when even `most` do not."
-    return next((n for n in range(3, most + 1) if agreement(claim_chances(parts, n)) >= target), None)
+    return next((n for n in range(3, most + 1) if agreement(claim_chances(parts, n, gates=gates)) >= target), None)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -51,8 +55,9 @@ def main(argv=None):
     print(f"prediction from pooled per-seed effects ({', '.join(a.folders)}); mean and sd taken as the truth, so rough")
     print(f"{'claim':44s} {'seeds':>5s} {'mean/sd':>8s} {'P(repr.)':>9s} {'P(agree)':>9s}  seeds for {a.target:.0%} agreement")
     weak = 0
-    for cid, parts in rows.items():
-        ch, n_pool = claim_chances(parts, a.n), min(len(p[1]) for p in parts)
+    for cid, row in rows.items():
+        parts, gates = row['parts'], row['gates']
+        ch, n_pool = claim_chances(parts, a.n, gates=gates), min(len(p[1]) for p in parts)
         ag = agreement(ch)
         if ag < a.target: weak += 1
         if not a.all and ag >= a.target: continue
@@ -61,8 +66,11 @@ def main(argv=None):
         for _, v, shift, sesoi in parts:
             m, sd = mean_sd(v)
             gaps += [(b + shift) / (sd or float('inf')) for b in ([m, m - sesoi] if sesoi else [m])]
+        for v, sesoi in gates:   # a presupposed condition's boundaries count too
+            m, sd = mean_sd(v)
+            gaps += [b / (sd or float('inf')) for b in ([m, m - sesoi] if sesoi else [m])]
         d = min(gaps, key=abs) if n_pool > 1 else float('nan')
-        need = seeds_needed(parts, a.target)
+        need = seeds_needed(parts, a.target, gates=gates)
         print(f"{cid:44s} {n_pool:5d} {d:+8.2f} {ch['reproduced']:9.2f} {ag:9.2f}  {need if need else 'more than 64'}")
     print(f"{weak} of {len(rows)} experiments judged on per-seed effects are predicted to agree between two runs with less than "
           f"{a.target:.0%} chance at {a.n} seeds")
