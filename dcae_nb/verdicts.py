@@ -86,6 +86,9 @@ def judge(rule:dict) -> tuple[str, str]:
     if kind == 'unmeasurable': return NOT_MEASURABLE, rule.get('reason', 'not measurable in this setting')
     if kind == 'effect':
         if rule.get('requires'):   # a condition the claim presupposes (e.g. a penalty to remove), judged like an effect
+            if not isinstance(rule['requires'], dict) or 'values' not in rule['requires']:
+                raise BadInputError("rule 'effect': requires must be a dict with the condition's per-seed 'values' (and its "
+                                    f"'sesoi' and 'name'), got {rule['requires']!r}.")
             why = _unmet(rule['requires'], rule.get('unit', ''))
             if why: return NOT_MEASURABLE, why
         if not rule.get('values') or all(_missing(v) for v in rule['values']): return NOT_MEASURABLE, rule.get('reason') or 'no measurement'

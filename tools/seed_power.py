@@ -1,7 +1,8 @@
 """How many seeds would make each experimental verdict stable? A power estimate from published per-seed effects.
 
 For every experiment judged on per-seed effects (`rule` of kind `effect`, or `all` of several), it pools the per-seed
-values of the same claim over the run folders given, and, treating their mean and standard deviation as the truth
+values of the same claim over the run folders given (and those of a condition it presupposes, rule `requires`,
+without which it is not measurable), and, treating their mean and standard deviation as the truth
 (a plug-in estimate from a handful of seeds: rough), predicts with the noncentral t distribution:
 
 - the chance that one run with n seeds per arm calls the claim *reproduced* (its 95 % interval excludes zero in the
@@ -23,20 +24,23 @@ from dcae_nb.repro import collect
 
 def pooled(folders) -> dict:
     """{claim id: {'parts': [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)], 'gates':
-    [(pooled per-seed values, sesoi)]}} of the experiments judged on per-seed effects (gates: the conditions they presuppose)."""
-    out, gates = {}, {}
+    [(pooled per-seed values, sesoi)], 'n_run': seeds one run judged it on (the fewest over the folders)}} of the
+    experiments judged on per-seed effects (gates: the conditions they presuppose)."""
+    out, gates, runs = {}, {}, {}
     for folder in folders:
         _, results = collect(folder)
         for r in results:
             for c in r['claims']:
                 if c.get('kind', 'experiment') != 'experiment' or not isinstance(c.get('rule'), dict): continue
-                for name, values, shift, sesoi in effect_parts(c['rule']):
+                parts = effect_parts(c['rule'])
+                if parts: runs.setdefault(c['id'], []).append(min(len(v) for _, v, _, _ in parts))   # seeds this run judged it on
+                for name, values, shift, sesoi in parts:
                     got = out.setdefault(c['id'], {}).setdefault(name, [[], shift, sesoi])
                     got[0].extend(values)
                 for i, (values, sesoi) in enumerate(gate_parts(c['rule'])):
                     gates.setdefault(c['id'], {}).setdefault(i, [[], sesoi])[0].extend(values)
     return {i: dict(parts=[(name, v, shift, sesoi) for name, (v, shift, sesoi) in parts.items()],
-                    gates=[(v, sesoi) for v, sesoi in gates.get(i, {}).values()]) for i, parts in out.items()}
+                    gates=[(v, sesoi) for v, sesoi in gates.get(i, {}).values()], n_run=min(runs[i])) for i, parts in out.items()}
 
 def seeds_needed(parts:list, target:float, most:int=64, gates:list=()):
     "Fewest seeds (3 or more) at which two runs agree with at least `target` chance; None when even `most` do not."
@@ -45,21 +49,21 @@ def seeds_needed(parts:list, target:float, most:int=64, gates:list=()):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('folders', nargs='+', help="run folders (each with run.json and NN_name/results.json); a claim's per-seed values are pooled over them")
-    p.add_argument('--n', type=int, default=3, help="seeds per arm to predict for (default 3, the quick profile's)")
+    p.add_argument('--n', type=int, default=None, help="seeds per arm to predict for (default: each claim's own, as many as one run judged it on)")
     p.add_argument('--target', type=float, default=0.9, help="agreement chance asked of two runs (default 0.9)")
     p.add_argument('--all', action='store_true', help="print every experiment, not only those below the target at --n")
     a = p.parse_args(argv)
-    if a.n < 2: p.error(f"--n {a.n}: expected 2 or more seeds (an interval needs two).")
+    if a.n is not None and a.n < 2: p.error(f"--n {a.n}: expected 2 or more seeds (an interval needs two).")
     if not 0 < a.target < 1: p.error(f"--target {a.target}: expected a chance between 0 and 1, e.g. 0.9.")
     rows = pooled(a.folders)
     print(f"prediction from pooled per-seed effects ({', '.join(a.folders)}); mean and sd taken as the truth, so rough")
-    print(f"{'claim':44s} {'seeds':>5s} {'mean/sd':>8s} {'P(repr.)':>9s} {'P(agree)':>9s}  seeds for {a.target:.0%} agreement")
-    weak = 0
+    print(f"{'claim':44s} {'pooled':>6s} {'n':>3s} {'mean/sd':>8s} {'P(repr.)':>9s} {'P(agree)':>9s}  seeds for {a.target:.0%} agreement")
+    weak, every = 0, 1.0
     for cid, row in rows.items():
-        parts, gates = row['parts'], row['gates']
-        ch, n_pool = claim_chances(parts, a.n, gates=gates), min(len(p[1]) for p in parts)
+        parts, gates, n = row['parts'], row['gates'], a.n or row['n_run']
+        ch, n_pool = claim_chances(parts, n, gates=gates), min(len(p[1]) for p in parts)
         ag = agreement(ch)
-        if ag < a.target: weak += 1
+        weak, every = weak + (ag < a.target), every * ag
         if not a.all and ag >= a.target: continue
         # distance of the mean from the nearest boundary (zero or −δ; the sesoi too, where one is stated), in per-seed sds
         gaps = []
@@ -71,9 +75,10 @@ def main(argv=None):
             gaps += [b / (sd or float('inf')) for b in ([m, m - sesoi] if sesoi else [m])]
         d = min(gaps, key=abs) if n_pool > 1 else float('nan')
         need = seeds_needed(parts, a.target, gates=gates)
-        print(f"{cid:44s} {n_pool:5d} {d:+8.2f} {ch['reproduced']:9.2f} {ag:9.2f}  {need if need else 'more than 64'}")
+        print(f"{cid:44s} {n_pool:6d} {n:3d} {d:+8.2f} {ch['reproduced']:9.2f} {ag:9.2f}  {need if need else 'more than 64'}")
+    at = f"{a.n} seeds" if a.n else "the seeds each was judged on (n)"
     print(f"{weak} of {len(rows)} experiments judged on per-seed effects are predicted to agree between two runs with less than "
-          f"{a.target:.0%} chance at {a.n} seeds")
+          f"{a.target:.0%} chance at {at}; on all {len(rows)} at once (taken as independent): {every:.2f}")
     return 0
 
 if __name__ == '__main__': sys.exit(main())
