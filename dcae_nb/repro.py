@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime, hashlib, json, os, shlex, sys, time
 from pathlib import Path
 from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock
-from .verdicts import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED, PREDICTED,
-                              FRAGILE, _jsonable, check_claim, write_json_atomic, stability)
+from .verdicts import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED,
+    PREDICTED, FRAGILE, _jsonable, check_claim, write_json_atomic, stability)
 
 # %% auto #0
 __all__ = ['PROFILES', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters', 'check_parameters', 'run_notebook',

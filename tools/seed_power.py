@@ -66,13 +66,10 @@ def main(argv=None):
         weak, every = weak + (ag < a.target), every * ag
         if not a.all and ag >= a.target: continue
         # distance of the mean from the nearest boundary (zero or −δ; the sesoi too, where one is stated), in per-seed sds
-        gaps = []
-        for _, v, shift, sesoi in parts:
+        gaps = []   # (a presupposed condition's boundaries count too: it has no shift)
+        for v, shift, sesoi in [(v, shift, sesoi) for _, v, shift, sesoi in parts] + [(v, 0.0, sesoi) for v, sesoi in gates]:
             m, sd = mean_sd(v)
             gaps += [(b + shift) / (sd or float('inf')) for b in ([m, m - sesoi] if sesoi else [m])]
-        for v, sesoi in gates:   # a presupposed condition's boundaries count too
-            m, sd = mean_sd(v)
-            gaps += [b / (sd or float('inf')) for b in ([m, m - sesoi] if sesoi else [m])]
         d = min(gaps, key=abs) if n_pool > 1 else float('nan')
         need = seeds_needed(parts, a.target, gates=gates)
         print(f"{cid:44s} {n_pool:6d} {n:3d} {d:+8.2f} {ch['reproduced']:9.2f} {ag:9.2f}  {need if need else 'more than 64'}")
