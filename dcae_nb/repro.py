@@ -8,7 +8,7 @@ import datetime, hashlib, json, os, shlex, sys, time
 from pathlib import Path
 from .core import BadInputError, machine_info, atomic_write_text, check_out_dir, run_lock
 from .verdicts import (REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE, INCONCLUSIVE, CHECK_PASSED, CHECK_FAILED,
-    PREDICTED, FRAGILE, _jsonable, check_claim, write_json_atomic, stability)
+    PREDICTED, FRAGILE, _jsonable, check_claim, write_json_atomic, stability, load_power_plan)
 
 # %% auto #0
 __all__ = ['PROFILES', 'repro_dir', 'list_notebooks', 'load_profile', 'notebook_parameters', 'check_parameters', 'run_notebook',
@@ -166,6 +166,8 @@ def reproduce(profile:str='quick', # smoke | quick | full
     out = check_out_dir(out or f'runs/reproduce-{profile}'); out.mkdir(parents=True, exist_ok=True)
     prof = {n: _overridden(folder/f'{n}.ipynb', prof.get(n, {}), over) for n in names}
     for n in names: check_parameters(folder/f'{n}.ipynb', dict(prof.get(n, {}), out_dir='.', device=device, profile=profile))
+    for n in names:   # a missing or broken power plan fails now, not after an hour of training
+        if prof.get(n, {}).get('power_plan') is not None: load_power_plan(prof[n]['power_plan'])
     clash = None if force else _seed_clash(out, names, prof, folder)
     if clash: raise BadInputError(clash)
     with run_lock(out, f"dcae reproduce --profile {profile}"): return _run_all(names, prof, profile, out, device, force, folder, command)
@@ -202,7 +204,7 @@ def collect(out) -> tuple[dict, list]:
         if rec.get('status') == 'failed': failed = rec.get('error', 'failed')
         elif res.is_file():
             r = json.loads(res.read_text())
-            r['claims'] = [check_claim(c) for c in r.get('claims', [])]   # verdicts recomputed from the numbers
+            r['claims'] = [check_claim(c, r.get('power_plan')) for c in r.get('claims', [])]   # verdicts recomputed from the numbers
             results.append(r); continue
         else: failed = (f"recorded as {rec.get('status', 'run')} but {name}/results.json is missing; "
                         f"rerun it with `dcae reproduce --only {name} --force`")
@@ -227,6 +229,19 @@ def tally_line(claims) -> str:
             f"{t['not_measurable']}. Checks (arithmetic, counted quantities): {sum(k.values())} ({k[CHECK_PASSED]} passed, "
             f"{k[CHECK_FAILED]} failed). Predictions (derived, not measured): {t['predictions']}.")
 
+def _plan_lines(results) -> list:
+    "A paragraph on the power plan the notebooks were judged under (none: no lines)."
+    plans = {json.dumps(r['power_plan'], sort_keys=True): r['power_plan'] for r in results if r.get('power_plan')}
+    if not plans: return []
+    fixed = [c['id'] for r in results for c in r.get('claims', []) if c.get('power')]
+    pl = next(iter(plans.values())); made = pl.get('made') or {}
+    pilots = '; '.join(f"`{p.get('command') or p.get('folder')}`" if isinstance(p, dict) else str(p) for p in pl.get('pilots', []))
+    return [f"Judged under a power plan made before this run{' at revision ' + made['revision'] if made.get('revision') else ''} from "
+            f"pilot runs ({pilots}){' — the notebooks used ' + str(len(plans)) + ' different plans' if len(plans) > 1 else ''}: "
+            f"{len(fixed)} experiment(s) it predicts a rerun at these seeds would not settle (agreement under {pl['target']:.0%}) are "
+            f"*inconclusive at this budget* whatever their interval says; each reason shows the interval, what it would say on its "
+            f"own and the seeds a stable verdict needs{': ' + ', '.join(fixed) if fixed else ''}.", ""]
+
 def build_report(out) -> str:
     "REPORT.md text for run folder `out`."
     run, results = collect(out)
@@ -242,7 +257,7 @@ def build_report(out) -> str:
     other = [f"{r['notebook']} at {rev(r)}" for r in results if r.get('machine') and rev(r) != (m.get('git_rev') or 'unknown')]
     lines += ([f"- notebooks run at another revision: {', '.join(other)}"] if other else []) + [""]
     claims = [(r['notebook'], c) for r in results for c in r.get('claims', [])]
-    lines += [f"**{tally_line(c for _, c in claims)}**", "",
+    lines += [f"**{tally_line(c for _, c in claims)}**", ""] + _plan_lines(results) + [
               "| notebook | kind | claim | source | paper | kit | setting | verdict |", "|---|---|---|---|---|---|---|---|"]
     for nb, c in claims:
         lines.append(f"| {nb} | {c.get('kind', 'experiment')} | {_md(c['claim'])} | {_md(c['source'])} | {_md(c['paper'])} | {_md(c['kit'])} | "
@@ -260,7 +275,7 @@ def build_report(out) -> str:
         for nb, c, s in st:
             ch = s['chances']
             lines.append(f"| {nb} | {c['id']} | {c['verdict']} | {s['n']} | {ch['reproduced']:.2f} | {ch['against']:.2f} | "
-                         f"{ch['inconclusive']:.2f} | {ch.get('not_measurable', 0.0):.2f} | {s['agreement']:.2f}{' **fragile**' if s['fragile'] else ''} |")
+                         f"{ch['inconclusive']:.2f} | {ch.get('not_measurable', 0.0):.2f} | {s['agreement']:.2f}{' **fragile**' if s['fragile'] else ''}{' (fixed by the power plan)' if s.get('planned') else ''} |")
     for r in results:
         lines += ["", f"## {r['notebook']}", ""]
         if r.get('failed'):
@@ -271,7 +286,7 @@ def build_report(out) -> str:
         for c in r['claims']:
             s = stab[id(c)]
             lines.append(f"- **{c['verdict']}** — {c['claim']} Paper: {c['paper']}. Kit: {c['kit']}. ({c['reason']})"
-                         + (f" Predicted chance that a rerun agrees: {s['agreement']:.2f}{' (fragile)' if s['fragile'] else ''}." if s else ''))
+                         + (f" Predicted chance that a rerun agrees: {s['agreement']:.2f}{' (fragile)' if s['fragile'] else ''}{' (the verdict was fixed by the power plan)' if s.get('planned') else ''}." if s else ''))
         for f in r.get('figures', []): lines += ["", f"![{Path(f).stem}]({r['notebook']}/{f})"]
     return "\n".join(lines) + "\n"
 

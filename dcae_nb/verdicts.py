@@ -12,7 +12,8 @@ from .core import BadInputError, machine_info, atomic_write_text
 __all__ = ['REPRODUCED', 'NOT_REPRODUCED', 'NOT_MEASURABLE', 'INCONCLUSIVE', 'CHECK_PASSED', 'CHECK_FAILED', 'PREDICTED',
            'RULE_FIELDS', 'CLAIM_FIELDS', 'CLAIM_KINDS', 'FRAGILE', 'mean_sd', 'effect_interval', 'judge',
            'check_claim', 'write_json_atomic', 'write_results', 'verdict_chances', 'rerun_agreement', 'gate_parts',
-           'effect_parts', 'claim_chances', 'stability']
+           'effect_parts', 'claim_chances', 'stability', 'pool_effects', 'seeds_needed', 'power_plan',
+           'load_power_plan', 'underpowered']
 
 # %% ../nbs/16a_verdicts.ipynb #e5235ca7
 REPRODUCED, NOT_REPRODUCED, NOT_MEASURABLE = "reproduced", "not reproduced", "not measurable here"
@@ -113,8 +114,10 @@ def judge(rule:dict) -> tuple[str, str]:
 CLAIM_FIELDS = ('id', 'claim', 'source', 'paper', 'kit', 'setting', 'rule')
 CLAIM_KINDS = ('experiment', 'check', 'prediction')
 
-def check_claim(c:dict) -> dict:
-    "Validate one claim dict and add its `kind` (default experiment), `verdict` and `reason`."
+def check_claim(c:dict, plan:dict|None=None) -> dict:
+    """Validate one claim dict and add its `kind` (default experiment), `verdict` and `reason`. Under a power `plan` made
+    before the run (`power_plan`), an experiment the plan finds underpowered at this run's seeds is *inconclusive at this
+    budget* whatever its interval says (the interval stays in the reason, and `power` says why)."""
     missing = [k for k in CLAIM_FIELDS if k not in c]
     if missing: raise BadInputError(f"claim {c.get('id', '?')!r} lacks field(s) {missing}; a claim needs {list(CLAIM_FIELDS)}.")
     kind = c.get('kind', 'experiment')
@@ -123,7 +126,15 @@ def check_claim(c:dict) -> dict:
     if kind == 'check': verdict = {REPRODUCED: CHECK_PASSED, NOT_REPRODUCED: CHECK_FAILED}.get(verdict, verdict)
     if kind == 'prediction' and verdict in (REPRODUCED, NOT_REPRODUCED):
         reason, verdict = f"{'agrees' if verdict == REPRODUCED else 'disagrees'} with the paper: {reason}", PREDICTED
-    return {**c, 'kind': kind, 'verdict': verdict, 'reason': reason}
+    out = {k: v for k, v in c.items() if k != 'power'}
+    up = underpowered(c, plan) if plan and kind == 'experiment' else None
+    if up:   # the plan fixed this verdict before the run: a rerun with other seeds gives the same one
+        need = f"{up['seeds_needed']} seeds" if up['seeds_needed'] else f"more than {up['most']} seeds"
+        reason = (f"underpowered at this budget: the power plan, made before this run from {up['pilot_seeds']} pilot seeds per arm, "
+                  f"predicts that two runs at {up['n']} seeds give the same verdict with chance {up['agreement']:.2f} (under "
+                  f"{up['target']:.0%}); {need} would reach it. Measured here: {reason} (on its own: {verdict})")
+        return {**out, 'kind': kind, 'verdict': INCONCLUSIVE, 'reason': reason, 'power': up}
+    return {**out, 'kind': kind, 'verdict': verdict, 'reason': reason}
 
 def _jsonable(o):
     if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
@@ -144,11 +155,13 @@ def write_results(out_dir, # the run folder of this notebook
                   setting:dict|None=None, # what was run: data, sizes, steps, samples, device
                   figures:list|None=None, # figure files (relative to out_dir)
                   extra:dict|None=None, # any further measurements worth keeping
+                  power_plan=None, # a power plan made before the run (`load_power_plan`: a name such as 'quick', a file or a dict; None: none)
                  ) -> dict:
-    "Judge every claim and write `out_dir/results.json`; returns what was written."
-    res = dict(notebook=notebook, claims=[check_claim(c) for c in claims], setting=setting or {},
+    "Judge every claim and write `out_dir/results.json` (with the power plan it was judged under); returns what was written."
+    plan = load_power_plan(power_plan) if power_plan is not None else None   # (defined further down)
+    res = dict(notebook=notebook, claims=[check_claim(c, plan) for c in claims], setting=setting or {},
                figures=[str(f) for f in (figures or [])], extra=extra or {}, machine=machine_info(),
-               written=datetime.datetime.now().isoformat(timespec='seconds'))
+               written=datetime.datetime.now().isoformat(timespec='seconds'), **({'power_plan': plan} if plan else {}))
     write_json_atomic(Path(out_dir)/'results.json', res)
     return res
 
@@ -215,9 +228,81 @@ def stability(claim:dict, n:int|None=None) -> dict|None:
     condition too: a rerun may find it unmet, *not measurable*, or met). A prediction from a handful of seeds (rough),
     never a verdict; None for checks, predictions and claims without per-seed effects."""
     if claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
+    if claim.get('power'):   # judged inconclusive by a power plan made before the run: a rerun at these seeds is too
+        return dict(n=claim['power']['n'], chances=dict(reproduced=0.0, against=0.0, inconclusive=1.0), agreement=1.0, fragile=False, planned=True)
     parts, gates = effect_parts(claim['rule']), gate_parts(claim['rule'])
     if not parts or any(len(p[1]) < 2 for p in parts) or any(len(g[0]) < 2 for g in gates): return None
     n = n or min(len(p[1]) for p in parts)
     ch = claim_chances(parts, n, claim['rule'].get('level', 0.95), gates)
     ag = rerun_agreement(ch)
     return dict(n=n, chances=ch, agreement=ag, fragile=ag < FRAGILE)
+
+# %% ../nbs/16a_verdicts.ipynb #4ce796fe
+def pool_effects(runs:list, # one list of (judged or unjudged) claim dicts per run
+                ) -> dict:
+    """Per-seed values of the same experiments pooled over runs: {claim id: {'parts': [(name, values, shift, sesoi)],
+    'gates': [(values, sesoi)], 'n_run': the fewest seeds one run judged it on}} (experiments judged over seeds only)."""
+    out, gates, ns = {}, {}, {}
+    for claims in runs:
+        for c in claims:
+            if c.get('kind', 'experiment') != 'experiment' or not isinstance(c.get('rule'), dict): continue
+            parts = effect_parts(c['rule'])
+            if not parts: continue
+            ns.setdefault(c['id'], []).append(min(len(v) for _, v, _, _ in parts))
+            for name, values, shift, sesoi in parts: out.setdefault(c['id'], {}).setdefault(name, [[], shift, sesoi])[0].extend(values)
+            for i, (values, sesoi) in enumerate(gate_parts(c['rule'])): gates.setdefault(c['id'], {}).setdefault(i, [[], sesoi])[0].extend(values)
+    return {i: dict(parts=[(name, v, shift, sesoi) for name, (v, shift, sesoi) in parts.items()],
+                    gates=[(v, sesoi) for v, sesoi in gates.get(i, {}).values()], n_run=min(ns[i])) for i, parts in out.items()}
+
+def seeds_needed(parts:list, target:float=FRAGILE, most:int=64, gates:list=(), level:float=0.95) -> int|None:
+    "Fewest seeds (3 or more) at which two runs agree with at least `target` chance (`claim_chances`); None when even `most` do not."
+    return next((n for n in range(3, most + 1) if rerun_agreement(claim_chances(parts, n, level, gates)) >= target), None)
+
+def power_plan(runs:list, # one list of claim dicts per pilot run (runs the plan will not be used on)
+               pilots:list, # what the pilot runs were (folders, seeds, revisions): recorded in the plan
+               target:float=FRAGILE, # the rerun agreement a judged verdict must be predicted to reach
+               level:float=0.95, most:int=64) -> dict:
+    "A power plan from pilot runs: each experiment's pooled per-seed values, and its predicted rerun agreement and seeds needed."
+    if not runs: raise BadInputError("power_plan: no pilot runs given; a plan needs the per-seed results of at least one run.")
+    if not 0 < target < 1: raise BadInputError(f"power_plan: target {target!r}, expected a chance between 0 and 1 (e.g. 0.9).")
+    claims = {}
+    for cid, row in pool_effects(runs).items():
+        parts, gates, n = row['parts'], row['gates'], row['n_run']
+        claims[cid] = dict(parts=[dict(name=a, values=v, shift=s, sesoi=e) for a, v, s, e in parts],
+                           gates=[dict(values=v, sesoi=e) for v, e in gates], n_run=n,
+                           agreement=rerun_agreement(claim_chances(parts, n, level, gates)),
+                           seeds_needed=seeds_needed(parts, target, most, gates, level))
+    return dict(version=1, target=target, level=level, most=most, pilots=pilots, claims=claims)
+
+def load_power_plan(plan) -> dict|None:
+    "A power plan: None (none), a dict, a .json file, or the name of one the kit ships (data/power_plan_<name>.json, e.g. 'quick')."
+    if plan is None: return None
+    if isinstance(plan, dict): d = plan
+    elif isinstance(plan, (str, Path)):
+        p = Path(plan)
+        if not p.is_file():
+            if p.suffix or len(p.parts) > 1: raise BadInputError(f"power plan {str(plan)!r}: no such file; give a plan file or a shipped plan's name (e.g. 'quick').")
+            from dcae_nb.assets import pkgdata
+            p = pkgdata(f'power_plan_{plan}.json')
+        try: d = json.loads(p.read_text())
+        except json.JSONDecodeError as e: raise BadInputError(f"power plan {str(p)!r} is not valid JSON ({e}); remake it with tools/seed_power.py --write.") from None
+    else: raise BadInputError(f"power plan: expected None, a name, a file or a dict, got {type(plan).__name__}.")
+    if not isinstance(d, dict) or not isinstance(d.get('claims'), dict) or not 0 < (d.get('target') or 0) < 1:
+        raise BadInputError("power plan: expected a dict with 'target' (a chance) and 'claims' (as power_plan writes); remake it "
+                            "with tools/seed_power.py --write.")
+    return d
+
+def underpowered(claim:dict, plan:dict|None) -> dict|None:
+    """Why `plan` finds an experiment underpowered at the seeds this run judged it on (a dict), or None (judge it as usual:
+    no plan, not in the plan, measured on fewer than two seeds, or stated with other bounds than the plan's pilots)."""
+    e = (plan or {}).get('claims', {}).get(claim.get('id'))
+    if not e or claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
+    here = effect_parts(claim['rule'])
+    if not here or any(len(v) < 2 for _, v, _, _ in here): return None
+    if [(a, s, x) for a, _, s, x in here] != [(p['name'], p['shift'], p['sesoi']) for p in e['parts']]: return None   # another rule
+    parts = [(p['name'], p['values'], p['shift'], p['sesoi']) for p in e['parts']]
+    gates, level, n = [(g['values'], g['sesoi']) for g in e['gates']], plan.get('level', 0.95), min(len(v) for _, v, _, _ in here)
+    ag = rerun_agreement(claim_chances(parts, n, level, gates))
+    if ag >= plan['target']: return None
+    return dict(n=n, agreement=ag, target=plan['target'], pilot_seeds=min(len(p[1]) for p in parts), most=plan.get('most', 64),
+                seeds_needed=seeds_needed(parts, plan['target'], plan.get('most', 64), gates, level))

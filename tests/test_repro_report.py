@@ -225,3 +225,32 @@ def test_photo_folders_need_a_readable_recipe(tmp_path):
     (tmp_path / 'mine').mkdir()
     with pytest.raises(BadInputError, match='not a plain dict literal'):
         reproduce('smoke', out=tmp_path / 'out', folder=nbs, device='cpu', data=tmp_path / 'mine')
+
+
+def test_power_plan_reapplied_and_reported(tmp_path):
+    "results.json carries the plan it was judged under; the report re-judges with it and says so."
+    from dcae_nb.verdicts import write_results, power_plan, INCONCLUSIVE
+    from dcae_nb.repro import collect, build_report
+    base = dict(kind='experiment', claim='A beats B.', source='Fig. 0', paper='p', kit='k', setting='s')
+    mk = lambda cid, v: dict(base, id=cid, rule=dict(kind='effect', values=v))
+    plan = power_plan([[mk('edge', [0.1, 0.9, 0.3]), mk('clear', [5.0, 5.2, 4.9])], [mk('edge', [0.6, -0.2, 0.5])]], pilots=['pilot run'])
+    (tmp_path / 'run.json').write_text(json.dumps({'profile': 'quick', 'notebooks': {'01_x': {'status': 'ran'}}}))
+    write_results(tmp_path / '01_x', '01_x', [mk('edge', [0.7, 0.8, 0.75]), mk('clear', [5.0, 5.1, 4.9])], power_plan=plan)
+    _, results = collect(tmp_path)
+    assert [c['verdict'] for c in results[0]['claims']] == [INCONCLUSIVE, 'reproduced']
+    rep = build_report(tmp_path)
+    assert 'Judged under a power plan made before this run' in rep and 'pilot run' in rep and ': edge.' in rep
+    assert '(fixed by the power plan)' in rep
+
+
+def test_power_plan_checked_before_the_run(tmp_path):
+    "A profile naming a plan the kit does not have fails at once, before any notebook runs."
+    import yaml, shutil
+    from dcae_nb.repro import reproduce, repro_dir
+    folder = tmp_path / 'nbs'; shutil.copytree(repro_dir(), folder)
+    prof = yaml.safe_load((folder / 'params' / 'smoke.yaml').read_text()) or {}
+    prof.setdefault('01_residual', {})['power_plan'] = 'no-such-plan'
+    (folder / 'params' / 'smoke.yaml').write_text(yaml.safe_dump(prof))
+    with pytest.raises(BadInputError, match='no packaged data file'):
+        reproduce('smoke', ['01'], tmp_path / 'out', folder=folder)
+    assert not (tmp_path / 'out' / 'run.json').exists()

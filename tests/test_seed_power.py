@@ -56,3 +56,45 @@ def test_pooled_gates(tmp_path):
     assert 0.2 < ch['not_measurable'] < 0.9 and sp.agreement(ch) < 0.9 and sum(ch.values()) == pytest.approx(1.0)
     assert sp.agreement(sp.claim_chances(got['g']['parts'], 3)) > 0.99   # without the gate the claim would look certain
     assert sp.main([str(tmp_path / 'a'), str(tmp_path / 'b')]) == 0
+
+
+def _two_pilots(tmp_path, edge_b=(0.6, -0.2, 0.5)):
+    "Two toy pilot runs: a clear effect and one near zero."
+    for name, edge in (('a', [0.1, 0.9, 0.3]), ('b', list(edge_b))):
+        d = tmp_path / name / '01_x'; d.mkdir(parents=True)
+        (tmp_path / name / 'run.json').write_text(json.dumps({'profile': 'quick', 'command': f'dcae reproduce --seed {ord(name)}', 'notebooks': {'01_x': {'status': 'ran'}}}))
+        mk = lambda cid, v: dict(id=cid, kind='experiment', claim='c', source='s', paper='p', kit='k', setting='s', rule=dict(kind='effect', values=v))
+        (d / 'results.json').write_text(json.dumps({'notebook': '01_x', 'claims': [mk('clear', [5.0, 5.2, 4.9]), mk('edge', edge)]}))
+    return [tmp_path / 'a', tmp_path / 'b']
+
+
+def test_write_a_power_plan(tmp_path, capsys):
+    "--write: a plan from pilot runs that names the underpowered experiment, records its pilots, and loads."
+    from dcae_nb.verdicts import load_power_plan, check_claim, INCONCLUSIVE, REPRODUCED
+    folders = _two_pilots(tmp_path)
+    assert sp.main([str(f) for f in folders] + ['--write', str(tmp_path / 'plan.json')]) == 0
+    out = capsys.readouterr().out
+    assert '1 of 2 experiments underpowered' in out and '(edge)' in out and 'under a power plan made from these runs' in out
+    plan = load_power_plan(tmp_path / 'plan.json')
+    assert [p['command'] for p in plan['pilots']] == ['dcae reproduce --seed 97', 'dcae reproduce --seed 98']
+    assert plan['claims']['edge']['agreement'] < 0.9 <= plan['claims']['clear']['agreement']
+    base = dict(kind='experiment', claim='c', source='s', paper='p', kit='k', setting='s')
+    assert check_claim(dict(base, id='edge', rule=dict(kind='effect', values=[0.7, 0.8, 0.75])), plan)['verdict'] == INCONCLUSIVE
+    assert check_claim(dict(base, id='clear', rule=dict(kind='effect', values=[5.0, 5.1, 4.9])), plan)['verdict'] == REPRODUCED
+
+
+def test_the_shipped_quick_plan():
+    "data/power_plan_quick.json: made from the three published pilot runs, and every id it names is a quick claim."
+    from dcae_nb.verdicts import load_power_plan
+    from dcae_nb.repro import load_profile
+    plan = load_power_plan('quick')
+    assert [p['folder'] for p in plan['pilots']] == ['data/repro-quick', 'data/repro-quick-seed10', 'data/repro-quick-seed20']
+    assert plan['target'] == 0.9 and all(e['n_run'] >= 3 for e in plan['claims'].values())
+    root = Path(__file__).parents[1] / 'data'
+    ids = {c['id'] for f in ('repro-quick',) for p in (root / f).glob('*/results.json') for c in json.loads(p.read_text())['claims']}
+    assert set(plan['claims']) <= ids, set(plan['claims']) - ids
+    assert {nb: v.get('power_plan') for nb, v in load_profile('quick').items()} == {nb: 'quick' for nb in load_profile('quick')}
+    # the plan is remade from the published pilots exactly (no hand edits)
+    remade = sp.pooled([root / 'repro-quick', root / 'repro-quick-seed10', root / 'repro-quick-seed20'])
+    assert {cid: [p[1] for p in row['parts']] + [g[0] for g in row['gates']] for cid, row in remade.items()} == \
+           {cid: [p['values'] for p in e['parts']] + [g['values'] for g in e['gates']] for cid, e in plan['claims'].items()}

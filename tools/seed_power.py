@@ -10,7 +10,12 @@ without which it is not measurable), and, treating their mean and standard devia
 - the chance that two independent runs give the same verdict,
 - the fewest seeds for which that agreement reaches `--target`.
 
-A prediction, not a measurement: it says where a budget is too small, it does not decide a verdict.
+A prediction, not a measurement: it says where a budget is too small. With `--write` it also writes a *power plan*
+from the runs given (`dcae_nb.verdicts.power_plan`): notebooks run with it (parameter `power_plan`) judge an
+experiment the plan finds underpowered at their seeds *inconclusive at this budget*. Make a plan from pilot runs,
+before the runs it is used on; the quick profile's is `data/power_plan_quick.json`:
+
+    python tools/seed_power.py data/repro-quick data/repro-quick-seed10 data/repro-quick-seed20 --write data/power_plan_quick.json
 
 The functions are the library's (`dcae_nb.verdicts.stability` and its parts), which every REPORT.md also uses to predict,
 from that run alone, each experiment's chance that a rerun agrees; this tool pools several runs and adds the seeds
@@ -18,33 +23,23 @@ that the target agreement would need.
 
     python tools/seed_power.py data/repro-quick data/repro-quick-seed10
 """
-import argparse, sys
-from dcae_nb.verdicts import mean_sd, claim_chances, effect_parts, gate_parts, rerun_agreement as agreement
+import argparse, subprocess, sys
+from pathlib import Path
+from dcae_nb.verdicts import (mean_sd, claim_chances, rerun_agreement as agreement, pool_effects, seeds_needed, power_plan,
+                              write_json_atomic)
 from dcae_nb.repro import collect
 
 def pooled(folders) -> dict:
     """{claim id: {'parts': [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)], 'gates':
     [(pooled per-seed values, sesoi)], 'n_run': seeds one run judged it on (the fewest over the folders)}} of the
     experiments judged on per-seed effects (gates: the conditions they presuppose)."""
-    out, gates, runs = {}, {}, {}
-    for folder in folders:
-        _, results = collect(folder)
-        for r in results:
-            for c in r['claims']:
-                if c.get('kind', 'experiment') != 'experiment' or not isinstance(c.get('rule'), dict): continue
-                parts = effect_parts(c['rule'])
-                if parts: runs.setdefault(c['id'], []).append(min(len(v) for _, v, _, _ in parts))   # seeds this run judged it on
-                for name, values, shift, sesoi in parts:
-                    got = out.setdefault(c['id'], {}).setdefault(name, [[], shift, sesoi])
-                    got[0].extend(values)
-                for i, (values, sesoi) in enumerate(gate_parts(c['rule'])):
-                    gates.setdefault(c['id'], {}).setdefault(i, [[], sesoi])[0].extend(values)
-    return {i: dict(parts=[(name, v, shift, sesoi) for name, (v, shift, sesoi) in parts.items()],
-                    gates=[(v, sesoi) for v, sesoi in gates.get(i, {}).values()], n_run=min(runs[i])) for i, parts in out.items()}
+    return pool_effects([[c for r in collect(f)[1] for c in r['claims']] for f in folders])
 
-def seeds_needed(parts:list, target:float, most:int=64, gates:list=()):
-    "Fewest seeds (3 or more) at which two runs agree with at least `target` chance; None when even `most` do not."
-    return next((n for n in range(3, most + 1) if agreement(claim_chances(parts, n, gates=gates)) >= target), None)
+def pilot_record(folder) -> dict:
+    "What a pilot run was: its folder, command (with its base seed), profile and the revisions its notebooks ran at."
+    run, results = collect(folder)
+    revs = sorted({(r.get('machine') or {}).get('git_rev') or 'unknown' for r in results if not r.get('failed')})
+    return dict(folder=str(folder), command=run.get('command'), profile=run.get('profile'), revisions=revs, finished=run.get('finished'))
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -52,6 +47,10 @@ def main(argv=None):
     p.add_argument('--n', type=int, default=None, help="seeds per arm to predict for (default: each claim's own, as many as one run judged it on)")
     p.add_argument('--target', type=float, default=0.9, help="agreement chance asked of two runs (default 0.9)")
     p.add_argument('--all', action='store_true', help="print every experiment, not only those below the target at --n")
+    p.add_argument('--write', metavar='PLAN.json', default=None,
+                   help="also write a power plan made from these runs (dcae_nb.verdicts.power_plan; e.g. data/power_plan_quick.json): "
+                        "notebooks given it judge an experiment underpowered at their seeds inconclusive at this budget. Make it "
+                        "from pilot runs before the runs it is used on.")
     a = p.parse_args(argv)
     if a.n is not None and a.n < 2: p.error(f"--n {a.n}: expected 2 or more seeds (an interval needs two).")
     if not 0 < a.target < 1: p.error(f"--target {a.target}: expected a chance between 0 and 1, e.g. 0.9.")
@@ -76,6 +75,20 @@ def main(argv=None):
     at = f"{a.n} seeds" if a.n else "the seeds each was judged on (n)"
     print(f"{weak} of {len(rows)} experiments judged on per-seed effects are predicted to agree between two runs with less than "
           f"{a.target:.0%} chance at {at}; on all {len(rows)} at once (taken as independent): {every:.2f}")
+    planned = 1.0
+    for row in rows.values():
+        ag = agreement(claim_chances(row['parts'], a.n or row['n_run'], gates=row['gates']))
+        planned *= ag if ag >= a.target else 1.0
+    print(f"under a power plan made from these runs (the {weak} judged inconclusive at this budget, fixed before the run): {planned:.2f}")
+    if a.write:
+        rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip() or None
+        plan = power_plan([[c for r in collect(f)[1] for c in r['claims']] for f in a.folders],
+                          pilots=[pilot_record(f) for f in a.folders], target=a.target)
+        plan['made'] = dict(command='python tools/seed_power.py ' + ' '.join(argv if argv is not None else sys.argv[1:]), revision=rev)
+        write_json_atomic(Path(a.write), plan)
+        weak_ids = [cid for cid, e in plan['claims'].items() if e['agreement'] < a.target]
+        print(f"power plan written to {a.write}: {len(weak_ids)} of {len(plan['claims'])} experiments underpowered at the seeds "
+              f"each was judged on ({', '.join(weak_ids)})")
     return 0
 
 if __name__ == '__main__': sys.exit(main())
