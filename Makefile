@@ -80,8 +80,10 @@ reproduce: install weights photos
 	$(BIN)/dcae reproduce --profile $(PROFILE) --out $(OUT) $(if $(SEED),--seed $(SEED))
 
 # Copy a finished run's report, results and figures (not the models) to $(DEST) for committing, and rebuild its
-# REPORT.md there (`make publish SEED=10`: runs/reproduce-quick-seed10 into data/repro-quick-seed10, beside the first).
-DEST ?= data/repro-$(PROFILE)$(if $(SEED),-seed$(SEED))
+# REPORT.md there (`make publish SEED=30`: runs/reproduce-quick-seed30 into data/repro-quick-planned-seed30, beside the
+# first). Quick runs go to data/repro-quick-planned*: data/repro-quick, -seed10 and -seed20 are the pilot runs the
+# quick profile's power plan (data/power_plan_quick.json) was made from, kept as they are.
+DEST ?= data/repro-$(PROFILE)$(if $(filter quick,$(PROFILE)),-planned)$(if $(SEED),-seed$(SEED))
 publish: install
 	@test -f $(OUT)/REPORT.md || { echo "no $(OUT)/REPORT.md: run 'make reproduce' first"; exit 1; }
 	rm -rf $(DEST) && mkdir -p $(DEST)

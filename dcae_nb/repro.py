@@ -234,10 +234,10 @@ def _plan_lines(results) -> list:
     plans = {json.dumps(r['power_plan'], sort_keys=True): r['power_plan'] for r in results if r.get('power_plan')}
     if not plans: return []
     fixed = [c['id'] for r in results for c in r.get('claims', []) if c.get('power')]
-    pl = next(iter(plans.values())); made = pl.get('made') or {}
-    pilots = '; '.join(f"`{p.get('command') or p.get('folder')}`" if isinstance(p, dict) else str(p) for p in pl.get('pilots', []))
-    return [f"Judged under a power plan made before this run{' at revision ' + made['revision'] if made.get('revision') else ''} from "
-            f"pilot runs ({pilots}){' — the notebooks used ' + str(len(plans)) + ' different plans' if len(plans) > 1 else ''}: "
+    pl = next(iter(plans.values()))
+    pilots = ', '.join(f"`{p.get('folder') or p.get('command')}`" if isinstance(p, dict) else str(p) for p in pl.get('pilots', []))
+    return [f"Judged under a power plan made before this run from pilot runs ({pilots})"
+            f"{' — the notebooks used ' + str(len(plans)) + ' different plans' if len(plans) > 1 else ''}: "
             f"{len(fixed)} experiment(s) it predicts a rerun at these seeds would not settle (agreement under {pl['target']:.0%}) are "
             f"*inconclusive at this budget* whatever their interval says; each reason shows the interval, what it would say on its "
             f"own and the seeds a stable verdict needs{': ' + ', '.join(fixed) if fixed else ''}.", ""]
