@@ -134,6 +134,9 @@ def check_claim(c:dict, plan:dict|None=None) -> dict:
                   f"predicts that two runs at {up['n']} seeds give the same verdict with chance {up['agreement']:.2f} (under "
                   f"{up['target']:.0%}); {need} would reach it. Measured here: {reason} (on its own: {verdict})")
         return {**out, 'kind': kind, 'verdict': INCONCLUSIVE, 'reason': reason, 'power': up}
+    e = (plan or {}).get('claims', {}).get(c.get('id')) if kind == 'experiment' else None
+    if e and [(a, s, x) for a, _, s, x in effect_parts(c['rule'])] != [(p['name'], p['shift'], p['sesoi']) for p in e['parts']]:
+        reason += " (the power plan was made for other bounds of this claim and is not applied to it: remake the plan from pilot runs)"
     return {**out, 'kind': kind, 'verdict': verdict, 'reason': reason}
 
 def _jsonable(o):
