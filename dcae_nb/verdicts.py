@@ -135,7 +135,7 @@ def check_claim(c:dict, plan:dict|None=None) -> dict:
                   f"{up['target']:.0%}); {need} would reach it. Measured here: {reason} (on its own: {verdict})")
         return {**out, 'kind': kind, 'verdict': INCONCLUSIVE, 'reason': reason, 'power': up}
     e = (plan or {}).get('claims', {}).get(c.get('id')) if kind == 'experiment' else None
-    if e and [(a, s, x) for a, _, s, x in effect_parts(c['rule'])] != [(p['name'], p['shift'], p['sesoi']) for p in e['parts']]:
+    if e and not _plan_fits(c['rule'], e):
         reason += " (the power plan was made for other bounds of this claim and is not applied to it: remake the plan from pilot runs)"
     return {**out, 'kind': kind, 'verdict': verdict, 'reason': reason}
 
@@ -295,6 +295,10 @@ def load_power_plan(plan) -> dict|None:
                             "with tools/seed_power.py --write.")
     return d
 
+def _plan_fits(rule:dict, entry:dict) -> bool:
+    "Whether a plan's entry was made for this rule's parts and bounds (names, non-inferiority shifts, sesois)."
+    return [(a, s, x) for a, _, s, x in effect_parts(rule)] == [(p['name'], p['shift'], p['sesoi']) for p in entry['parts']]
+
 def underpowered(claim:dict, plan:dict|None) -> dict|None:
     """Why `plan` finds an experiment underpowered at the seeds this run judged it on (a dict), or None (judge it as usual:
     no plan, not in the plan, measured on fewer than two seeds, or stated with other bounds than the plan's pilots)."""
@@ -302,10 +306,10 @@ def underpowered(claim:dict, plan:dict|None) -> dict|None:
     if not e or claim.get('kind', 'experiment') != 'experiment' or not isinstance(claim.get('rule'), dict): return None
     here = effect_parts(claim['rule'])
     if not here or any(len(v) < 2 for _, v, _, _ in here): return None
-    if [(a, s, x) for a, _, s, x in here] != [(p['name'], p['shift'], p['sesoi']) for p in e['parts']]: return None   # another rule
+    if not _plan_fits(claim['rule'], e): return None   # another rule
     parts = [(p['name'], p['values'], p['shift'], p['sesoi']) for p in e['parts']]
     gates, level, n = [(g['values'], g['sesoi']) for g in e['gates']], plan.get('level', 0.95), min(len(v) for _, v, _, _ in here)
     ag = rerun_agreement(claim_chances(parts, n, level, gates))
     if ag >= plan['target']: return None
     return dict(n=n, agreement=ag, target=plan['target'], pilot_seeds=min(len(p[1]) for p in parts), most=plan.get('most', 64),
-                seeds_needed=seeds_needed(parts, plan['target'], plan.get('most', 64), gates, level))
+                seeds_needed=e['seeds_needed'] if 'seeds_needed' in e else seeds_needed(parts, plan['target'], plan.get('most', 64), gates, level))

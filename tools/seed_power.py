@@ -29,15 +29,16 @@ from dcae_nb.verdicts import (mean_sd, claim_chances, rerun_agreement as agreeme
                               write_json_atomic)
 from dcae_nb.repro import collect
 
+def _claims(results) -> list: return [c for r in results for c in r['claims']]
+
 def pooled(folders) -> dict:
     """{claim id: {'parts': [(part name, per-seed values pooled over the folders, non-inferiority shift, sesoi)], 'gates':
     [(pooled per-seed values, sesoi)], 'n_run': seeds one run judged it on (the fewest over the folders)}} of the
     experiments judged on per-seed effects (gates: the conditions they presuppose)."""
-    return pool_effects([[c for r in collect(f)[1] for c in r['claims']] for f in folders])
+    return pool_effects([_claims(collect(f)[1]) for f in folders])
 
-def pilot_record(folder) -> dict:
-    "What a pilot run was: its folder, command (with its base seed), profile and the revisions its notebooks ran at."
-    run, results = collect(folder)
+def pilot_record(folder, run:dict, results:list) -> dict:
+    "What a pilot run was (`collect(folder)`): its folder, command (with its base seed), profile and the revisions its notebooks ran at."
     revs = sorted({(r.get('machine') or {}).get('git_rev') or 'unknown' for r in results if not r.get('failed')})
     return dict(folder=str(folder), command=run.get('command'), profile=run.get('profile'), revisions=revs, finished=run.get('finished'))
 
@@ -54,15 +55,16 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.n is not None and a.n < 2: p.error(f"--n {a.n}: expected 2 or more seeds (an interval needs two).")
     if not 0 < a.target < 1: p.error(f"--target {a.target}: expected a chance between 0 and 1, e.g. 0.9.")
-    rows = pooled(a.folders)
+    loaded = [(f, *collect(f)) for f in a.folders]   # each run folder read once
+    rows = pool_effects([_claims(results) for _, _, results in loaded])
     print(f"prediction from pooled per-seed effects ({', '.join(a.folders)}); mean and sd taken as the truth, so rough")
     print(f"{'claim':44s} {'pooled':>6s} {'n':>3s} {'mean/sd':>8s} {'P(repr.)':>9s} {'P(agree)':>9s}  seeds for {a.target:.0%} agreement")
-    weak, every = 0, 1.0
+    weak, every, planned = 0, 1.0, 1.0   # planned: with the claims under the target fixed by a plan made from these runs
     for cid, row in rows.items():
         parts, gates, n = row['parts'], row['gates'], a.n or row['n_run']
         ch, n_pool = claim_chances(parts, n, gates=gates), min(len(p[1]) for p in parts)
         ag = agreement(ch)
-        weak, every = weak + (ag < a.target), every * ag
+        weak, every, planned = weak + (ag < a.target), every * ag, planned * (ag if ag >= a.target else 1.0)
         if not a.all and ag >= a.target: continue
         # distance of the mean from the nearest boundary (zero or −δ; the sesoi too, where one is stated), in per-seed sds
         gaps = []   # (a presupposed condition's boundaries count too: it has no shift)
@@ -75,15 +77,10 @@ def main(argv=None):
     at = f"{a.n} seeds" if a.n else "the seeds each was judged on (n)"
     print(f"{weak} of {len(rows)} experiments judged on per-seed effects are predicted to agree between two runs with less than "
           f"{a.target:.0%} chance at {at}; on all {len(rows)} at once (taken as independent): {every:.2f}")
-    planned = 1.0
-    for row in rows.values():
-        ag = agreement(claim_chances(row['parts'], a.n or row['n_run'], gates=row['gates']))
-        planned *= ag if ag >= a.target else 1.0
     print(f"under a power plan made from these runs (the {weak} judged inconclusive at this budget, fixed before the run): {planned:.2f}")
     if a.write:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip() or None
-        plan = power_plan([[c for r in collect(f)[1] for c in r['claims']] for f in a.folders],
-                          pilots=[pilot_record(f) for f in a.folders], target=a.target)
+        plan = power_plan([_claims(results) for _, _, results in loaded], pilots=[pilot_record(*x) for x in loaded], target=a.target)
         plan['made'] = dict(command='python tools/seed_power.py ' + ' '.join(argv if argv is not None else sys.argv[1:]), revision=rev)
         write_json_atomic(Path(a.write), plan)
         weak_ids = [cid for cid, e in plan['claims'].items() if e['agreement'] < a.target]
