@@ -251,7 +251,7 @@ def build(self:PhaseTask):
     if h['gan'] != 'off':
         self.disc = NLayerDiscriminator(ndf=h['disc_ndf'], n_layers=3, norm='group')
         self.gan_loss = AutoencoderGANLoss(self.rec, self.disc, gan='hinge', disc_start=0, disc_weight=h['disc_weight'])
-    self._eval_x = None
+    self._eval_x = self._eval_lpips = None
 
 @patch
 def modules(self:PhaseTask): return {'model': self.model, **({'disc': self.disc} if self.disc is not None else {})}
@@ -329,7 +329,8 @@ def evaluate(self:PhaseTask, model, step:int) -> dict:
     if self._eval_x is None:
         self._eval_x = eval_crops(self.eval_photos, e['eval_res'], e['eval_items']).batch(range(e['eval_items']))
     x = self._eval_x; y = reconstruct(model, x)
-    lp = self.rec.perceptual if self.rec.perceptual is not None else LPIPS('alex').to(self.device)
+    if self.rec.perceptual is None and self._eval_lpips is None: self._eval_lpips = LPIPS('alex').to(self.device)  # built once per run
+    lp = self.rec.perceptual if self.rec.perceptual is not None else self._eval_lpips
     out = dict(psnr=float(psnr(y, x).mean()), ssim=float(ssim(y, x).mean()),
                lpips=float(lp(y.to(self.device), x.to(self.device)).mean()))
     save_grid(Path(self.train_cfg.out_dir) / 'recon' / f'step_{step:08d}.png', x[:6], y[:6])

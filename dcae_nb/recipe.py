@@ -16,8 +16,8 @@ from .verdicts import effect_interval
 # %% auto #0
 __all__ = ['WHOLE_AFTER_FIT', 'Recipe', 'crop_for', 'steps_for', 'steps_label', 'conventional_twin', 'whole_model',
            'resolved_precision', 'run_spec', 'fitted_start', 'train', 'run_info', 'eval_curve', 'Method', 'measure',
-           'paired', 'effects', 'fmt_effect', 'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio',
-           'side_by_side', 'dit_job', 'paper', 'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
+           'paired', 'effects', 'fmt_effect', 'repeat_speedups', 'log_speedups', 'ratio_interval', 'fmt_ratio', 'paper',
+           'paper_table', 'hardware', 'make_recipe', 'describe_start', 'Session']
 
 # %% ../nbs/18_recipe.ipynb #91575133
 @dataclass
@@ -203,6 +203,13 @@ def fitted_start(spec:dict, data, crops:int, res:int) -> str:
     return str(out)
 
 # %% ../nbs/18_recipe.ipynb #02a17a9a
+def _work(spec:dict) -> float:
+    """A rough size of a run, used only to order the runs side by side: the longest first, so that the pool does not end
+    on a long run with the other worker idle (the order changes no run's numbers: each run is seeded by its own spec)."""
+    a = spec['args']
+    px = a['steps'] * a['batch'] * a['res'] ** 2 * (3 if spec['prev'] and 'trainable' in a else 1)   # later phases: whole-model arms train more layers
+    return px + (a['fit_crops'] * a['fit_res'] ** 2 if a.get('start') == 'fit' else 0)   # the least-squares start
+
 def train(r:Recipe, specs:list, progress:bool=True) -> dict:
     "Train every run in `specs` (and the runs they continue) that the store lacks; returns {name: final folder}."
     from tqdm.auto import tqdm
@@ -217,9 +224,12 @@ def train(r:Recipe, specs:list, progress:bool=True) -> dict:
     bar = tqdm(total=len(missing), desc=f"training ({r.workers} side by side)", unit='run', disable=not progress or not missing)
     job = lambda s: (s, r.eval_data, r.data, r.device, r.threads if r.workers > 1 or r.device != 'cpu' else None, r.eval_every, r.eval_items)
     while missing:
-        ready = [s for s in missing if not s['prev'] or _done(s['prev'])]
+        ready = sorted((s for s in missing if not s['prev'] or _done(s['prev'])), key=_work, reverse=True)   # longest first
         if r.workers == 1 or len(ready) == 1:
-            for s in ready: bar.set_postfix_str(s['label']); _train_one(job(s)); bar.update()
+            n = torch.get_num_threads()
+            try:
+                for s in ready: bar.set_postfix_str(s['label']); _train_one(job(s)); bar.update()
+            finally: torch.set_num_threads(n)   # the run's threads, not this process's from now on
         else:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -329,55 +339,6 @@ def fmt_ratio(ratios, digits:int=2, over:str='repeats') -> str:
     if e['n'] == 0: return 'not measured'
     if e['n'] == 1: return f"{e['mean']:.{digits}f}x (1 repeat: no interval)"
     return f"{e['mean']:.{digits}f}x [{e['lo']:.{digits}f}, {e['hi']:.{digits}f}] (95 %, {e['n']} {over})"
-
-# %% ../nbs/18_recipe.ipynb #846eb6bb
-def side_by_side(fn, # a module-level function of one job (spawned workers import it by name)
-                 jobs:list, workers:int=2, progress:bool=True, desc:str='jobs') -> list:
-    "`[fn(j) for j in jobs]`, run in `workers` spawned processes in the order given (in this one when workers is 1 or there is one job)."
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(jobs), desc=f"{desc} ({min(workers, len(jobs))} side by side)", disable=not progress or not jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for j in jobs: out.append(fn(j)); bar.update()
-        bar.close(); return out
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    res = [None] * len(jobs)
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context('spawn')) as ex:
-        futs = {ex.submit(fn, j): i for i, j in enumerate(jobs)}
-        for fu in as_completed(futs): res[futs[fu]] = fu.result(); bar.update()
-    bar.close(); return res
-
-def dit_job(job:dict) -> dict:
-    """One job of `06_latent_dit`: train a latent-DiT arm for each step budget in `job['budgets']` (continuing the shorter
-    run), sample it and take the samples' Inception features; or, with `job['images']` (a .pt file of {name: images}), only
-    the Inception features of those image sets."""
-    import shutil
-    from dcae_nb.latent_dit import train_dit, sample_images
-    from dcae_nb.metrics import InceptionFeatures, inception_features
-    if job.get('threads'): torch.set_num_threads(job['threads'])
-    if job.get('images'):
-        inc = InceptionFeatures()
-        return {k: inception_features(x, inc, device=job.get('device', 'cpu')) for k, x in torch.load(job['images']).items()}
-    inc = InceptionFeatures() if job.get('fid') else None
-    out, prev = {}, None
-    what = {k: job[k] for k in ('cache', 'model', 'batch', 'lr', 'warmup', 'precision', 'log_every')}   # another setting: another folder
-    key = hashlib.sha1(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    for steps in sorted(job['budgets']):
-        folder = Path(job['out']) / f"dit-{job['arm']}-s{job['seed']}-{steps}st-{key}"
-        if prev is not None and not folder.exists(): shutil.copytree(prev, folder)   # continue the shorter run to `steps`
-        t0 = time.time()
-        final = train_dit(job['cache'], job['model'], steps=steps, batch=job['batch'], out=folder, lr=job['lr'], warmup=job['warmup'],
-                          precision=job['precision'], seed=job['seed'], log_every=job['log_every'], device=job['device'], progress=False)
-        t1 = time.time()
-        x, y = sample_images(final, job['ae'], n=job['n_samples'], cfg_scale=job['cfg_scale'], sampler=job['sampler'], steps=job['sample_steps'],
-                             seed=job['seed'], batch=50, device=job['device'], return_labels=True)
-        t2 = time.time()
-        torch.save(dict(x=x, y=y), folder / 'samples.pt')
-        out[steps] = dict(final=str(final), samples=str(folder / 'samples.pt'), train_seconds=t1 - t0, sample_seconds=t2 - t1,
-                          features=inception_features(x, inc, device=job['device']) if inc is not None else None)
-        prev = folder
-    return out
 
 # %% ../nbs/18_recipe.ipynb #6ee4fc4f
 def paper(*keys) -> str:

@@ -8,7 +8,7 @@ PKG = Path(__file__).parents[1] / 'dcae_nb'
 # lowest first: a module may import any module before it, never one after it
 FLOORS = ['core', 'shortcuts', 'blocks', 'autoencoder', 'start', 'checkpoints', 'tiling', 'assets', 'data', 'metrics', 'losses',
           'train_parts', 'trainer', 'phases', 'diffusion', 'dit', 'latents', 'latent_dit', 'measure', 'profiling', 'profile_ae',
-          'profile_report', 'verdicts', 'repro', 'recipe', 'cli']
+          'profile_report', 'verdicts', 'repro', 'recipe', 'jobs', 'cli']
 MAX_LINES = 460
 OVER = {}
 
