@@ -16,17 +16,19 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: install test check-clean nbtest pytest reproduce publish weights photos lock lab notebooks docs browser-deps
 
-# The lock goes in with uv (pinned below, installed into .venv by pip; Rust, parallel downloads and unpacking, links
-# from its cache): 14 s cold and about 1 s warm, where pip took 55 s warm (83 s before --no-compile) on a 2-core AMD EPYC.
-# Where uv cannot be installed (no wheel for the platform), pip installs the same pins. Neither byte-compiles at install:
-# the packages' .py files are compiled when first imported (most of torch's modules never are here).
+# The lock goes in with uv (pinned below, installed into .venv by pip; parallel downloads, links from its cache): 14 s
+# cold and about 1 s warm, where pip took 55 s warm without byte-compiling (83 s with) on a 2-core AMD EPYC. Where uv
+# cannot be installed (no wheel for the platform), pip installs the same pins. Both byte-compile the packages at install
+# (uv: about 17 s on 2 cores): every notebook kernel and spawned worker of a run imports torch, matplotlib, scipy,
+# torchvision and lpips, 4 s from .pyc files and 9 s from source, and nothing writes .pyc files later where
+# PYTHONDONTWRITEBYTECODE is set.
 UV_VERSION := 0.13.10
-PIP := $(BIN)/python -m pip install -q --disable-pip-version-check --no-compile
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 $(STAMP): requirements-ci.txt setup.py settings.ini
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if $(PIP) uv==$(UV_VERSION) 2>/dev/null; then \
 	  echo "uv pip install -r requirements-ci.txt, then -e ."; \
-	  $(BIN)/uv pip install -q -p $(BIN)/python -r requirements-ci.txt && $(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e . ; \
+	  $(BIN)/uv pip install -q --compile-bytecode -p $(BIN)/python -r requirements-ci.txt && $(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e . ; \
 	else \
 	  echo "uv $(UV_VERSION) not installable here: pip install -r requirements-ci.txt, then -e ."; \
 	  $(PIP) -r requirements-ci.txt && $(PIP) --no-deps -e . ; \
