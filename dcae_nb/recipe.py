@@ -203,13 +203,6 @@ def fitted_start(spec:dict, data, crops:int, res:int) -> str:
     return str(out)
 
 # %% ../nbs/18_recipe.ipynb #02a17a9a
-def _work(spec:dict) -> float:
-    """A rough size of a run, used only to order the runs side by side: the longest first, so that the pool does not end
-    on a long run with the other worker idle (the order changes no run's numbers: each run is seeded by its own spec)."""
-    a = spec['args']
-    px = a['steps'] * a['batch'] * a['res'] ** 2 * (3 if spec['prev'] and 'trainable' in a else 1)   # later phases: whole-model arms train more layers
-    return px + (a['fit_crops'] * a['fit_res'] ** 2 if a.get('start') == 'fit' else 0)   # the least-squares start
-
 def train(r:Recipe, specs:list, progress:bool=True) -> dict:
     "Train every run in `specs` (and the runs they continue) that the store lacks; returns {name: final folder}."
     from tqdm.auto import tqdm
@@ -224,7 +217,7 @@ def train(r:Recipe, specs:list, progress:bool=True) -> dict:
     bar = tqdm(total=len(missing), desc=f"training ({r.workers} side by side)", unit='run', disable=not progress or not missing)
     job = lambda s: (s, r.eval_data, r.data, r.device, r.threads if r.workers > 1 or r.device != 'cpu' else None, r.eval_every, r.eval_items)
     while missing:
-        ready = sorted((s for s in missing if not s['prev'] or _done(s['prev'])), key=_work, reverse=True)   # longest first
+        ready = [s for s in missing if not s['prev'] or _done(s['prev'])]
         if r.workers == 1 or len(ready) == 1:
             n = torch.get_num_threads()
             try:
